@@ -1,0 +1,3 @@
+//! The native runtime: the only crate of sam3c that touches tch.
+
+pub mod device;
