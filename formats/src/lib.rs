@@ -1,0 +1,1 @@
+//! COCO and YTVIS annotation files and RLE / polygon masks, compatible with pycocotools.

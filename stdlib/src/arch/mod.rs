@@ -1,0 +1,77 @@
+//! Architecture descriptions of the SAM 3 models, without tensors.
+//!
+//! The compiler checks optimizer patterns against these names, `sam3c model inspect` prints them, and the
+//! runtime builds its tch modules with exactly these names and shapes (a runtime test asserts the match).
+//! Everything here is a pure function of a size configuration, so the full 840 M-parameter model is described
+//! without allocating it.
+
+pub mod image;
+pub mod tracker;
+
+use serde::{Deserialize, Serialize};
+
+/// Element type of a state-dict entry, spelled as torch prints it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DType {
+    Float32,
+    /// Only the ViT RoPE tables (`...attn.freqs_cis`): buffers recomputed at load time, never trained.
+    Complex64,
+}
+
+impl DType {
+    pub fn torch_name(self) -> &'static str {
+        match self {
+            DType::Float32 => "torch.float32",
+            DType::Complex64 => "torch.complex64",
+        }
+    }
+}
+
+/// The kind of the module that directly owns a parameter, for no-decay rules such as "every LayerNorm".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ModuleKind {
+    Linear,
+    Conv2d,
+    ConvTranspose2d,
+    LayerNorm,
+    GroupNorm,
+    Embedding,
+    /// A bare `nn.Parameter` or buffer on a composite module (pos_embed, query_embed, ...).
+    Other,
+}
+
+/// One entry of a model's state dict.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ParamInfo {
+    /// The upstream state-dict name, e.g. `backbone.vision_backbone.trunk.blocks.0.attn.qkv.weight`.
+    pub name: String,
+    pub shape: Vec<i64>,
+    pub dtype: DType,
+    /// Persistent buffers (RoPE tables) are in the state dict but are not trainable parameters.
+    pub trainable: bool,
+    pub module: ModuleKind,
+}
+
+impl ParamInfo {
+    pub fn numel(&self) -> i64 {
+        self.shape.iter().product()
+    }
+}
+
+/// Size configuration of SAM 3. `Sam3Config::full()` is the released model; `Sam3Config::tiny()` keeps the
+/// structure with small dimensions so that it trains on a CPU in seconds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sam3Config {
+    pub image: image::ImageConfig,
+    pub tracker: tracker::TrackerConfig,
+}
+
+impl Sam3Config {
+    pub fn full() -> Self {
+        Sam3Config { image: image::ImageConfig::full(), tracker: tracker::TrackerConfig::full() }
+    }
+
+    pub fn tiny() -> Self {
+        Sam3Config { image: image::ImageConfig::tiny(), tracker: tracker::TrackerConfig::tiny() }
+    }
+}
