@@ -9,19 +9,27 @@ pub fn select(requested: Option<&str>) -> Result<Device, String> {
         Some("cpu") => Ok(Device::Cpu),
         Some(s) if s == "cuda" || s.starts_with("cuda:") => {
             if !tch::Cuda::is_available() {
-                return Err(format!("device `{s}` was requested but CUDA is not available on this machine"));
+                return Err(format!(
+                    "device `{s}` was requested but CUDA is not available on this machine"
+                ));
             }
             let index = match s.strip_prefix("cuda:") {
                 None => 0,
-                Some(n) => n.parse::<usize>().map_err(|_| format!("`{s}` is not a device: expected cuda:N"))?,
+                Some(n) => n
+                    .parse::<usize>()
+                    .map_err(|_| format!("`{s}` is not a device: expected cuda:N"))?,
             };
             let count = tch::Cuda::device_count() as usize;
             if index >= count {
-                return Err(format!("device `{s}` does not exist: this machine has {count} CUDA device(s)"));
+                return Err(format!(
+                    "device `{s}` does not exist: this machine has {count} CUDA device(s)"
+                ));
             }
             Ok(Device::Cuda(index))
         }
-        Some(other) => Err(format!("unknown device `{other}`: expected cpu, cuda or cuda:N")),
+        Some(other) => Err(format!(
+            "unknown device `{other}`: expected cpu, cuda or cuda:N"
+        )),
     }
 }
 

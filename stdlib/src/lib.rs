@@ -2,3 +2,5 @@
 //! Pure Rust, no IO, no tch: the compiler and the runtime both depend on it.
 
 pub mod arch;
+pub mod components;
+pub mod units;

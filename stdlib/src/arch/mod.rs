@@ -68,10 +68,16 @@ pub struct Sam3Config {
 
 impl Sam3Config {
     pub fn full() -> Self {
-        Sam3Config { image: image::ImageConfig::full(), tracker: tracker::TrackerConfig::full() }
+        Sam3Config {
+            image: image::ImageConfig::full(),
+            tracker: tracker::TrackerConfig::full(),
+        }
     }
 
     pub fn tiny() -> Self {
-        Sam3Config { image: image::ImageConfig::tiny(), tracker: tracker::TrackerConfig::tiny() }
+        Sam3Config {
+            image: image::ImageConfig::tiny(),
+            tracker: tracker::TrackerConfig::tiny(),
+        }
     }
 }

@@ -16,10 +16,22 @@ pub struct TrackerConfig {
 
 impl TrackerConfig {
     pub fn full() -> Self {
-        TrackerConfig { d_model: 256, mem_dim: 64, num_maskmem: 7, memory_attention_layers: 4, ffn_dim: 2048 }
+        TrackerConfig {
+            d_model: 256,
+            mem_dim: 64,
+            num_maskmem: 7,
+            memory_attention_layers: 4,
+            ffn_dim: 2048,
+        }
     }
 
     pub fn tiny() -> Self {
-        TrackerConfig { d_model: 64, mem_dim: 16, num_maskmem: 7, memory_attention_layers: 1, ffn_dim: 128 }
+        TrackerConfig {
+            d_model: 64,
+            mem_dim: 16,
+            num_maskmem: 7,
+            memory_attention_layers: 1,
+            ffn_dim: 128,
+        }
     }
 }
