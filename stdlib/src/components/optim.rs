@@ -1,7 +1,7 @@
 //! The optimizer and its parameter groups, and learning-rate schedules.
 
 use crate::units::Span;
-use sam3c_derive::{Component, DslEnum};
+use sam3c_derive::{Component, DslEnum, DslUnion};
 use serde::{Deserialize, Serialize};
 
 /// AdamW with parameter groups. `lr` is the learning rate of every parameter no group claims; each group gives
@@ -58,7 +58,7 @@ pub struct Group {
 }
 
 /// Selects parameters by name pattern or by the kind of module that owns them.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, DslUnion)]
 pub enum ParamSelector {
     Pattern(String),
     Module(ModuleKindName),
@@ -98,15 +98,20 @@ pub struct LayerDecay {
     pub min: Option<f64>,
 }
 
-/// A fixed learning-rate scale for parameters matching `pattern`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A fixed learning-rate scale for parameters matching `pattern`, written as a record:
+/// `{ pattern = "*pos_embed*", scale = 1.0 }`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Component)]
+#[component(kind = "value", name = "scale_override", domain = "any")]
 pub struct ScaleOverride {
+    /// Parameter-name pattern.
     pub pattern: String,
+    /// The scale of the learning rate of matching parameters.
+    #[param(range = "0..")]
     pub scale: f64,
 }
 
 /// Learning-rate schedules. Each multiplies every group's learning rate by a factor that depends on the step.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, DslUnion)]
 pub enum Schedule {
     InverseSqrt(InverseSqrt),
     Cosine(Cosine),
