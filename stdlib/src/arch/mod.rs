@@ -7,6 +7,7 @@
 
 pub mod image;
 pub mod tracker;
+pub mod video;
 
 use serde::{Deserialize, Serialize};
 
