@@ -33,6 +33,10 @@ pub struct Checker<'p> {
     defaults: HashMap<(&'static str, &'static str), Option<Expr>>,
     /// The experiment's output directory, for `stage.checkpoint` paths.
     pub out_dir: String,
+    /// Pipelines already checked (a pipeline shared by stages is reported once).
+    pub checked_pipelines: std::collections::HashSet<DeclId>,
+    /// Optimizer/model pairs already resolved.
+    pub checked_optimizers: std::collections::HashSet<String>,
 }
 
 /// Where names are looked up.
@@ -53,6 +57,8 @@ impl<'p> Checker<'p> {
             overrides: overrides.into_iter().map(|o| (o.name.clone(), o)).collect(),
             defaults: HashMap::new(),
             out_dir: "runs".into(),
+            checked_pipelines: Default::default(),
+            checked_optimizers: Default::default(),
         }
     }
 
@@ -1283,5 +1289,12 @@ fn respan(e: &mut Expr, span: Span) {
             }
         }
         ExprKind::Str(_) | ExprKind::Bool(_) | ExprKind::None => {}
+    }
+}
+
+impl Checker<'_> {
+    /// The evaluated declarations (consumes the checker).
+    pub fn into_values(self) -> HashMap<DeclId, Val> {
+        self.values
     }
 }
