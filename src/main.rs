@@ -128,7 +128,7 @@ fn check(files: &[PathBuf], set: &[String], format: Format) -> ExitCode {
         if !path.exists() {
             return usage_error(&format!("`{}` does not exist", path.display()));
         }
-        let out = sam3c_compiler::check(&db, path, &CheckOptions { overrides: overrides.clone() });
+        let out = sam3c_compiler::check(&db, path, &CheckOptions { overrides: overrides.clone(), ..Default::default() });
         let (errors, warnings) = report(&out, format);
         total_errors += errors;
         if format == Format::Human {

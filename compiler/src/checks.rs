@@ -16,9 +16,17 @@ use sam3c_stdlib::groups::{self, GroupIssue, PatternSite};
 use std::collections::HashMap;
 use std::rc::Rc;
 
-/// A stage after checking: its declaration, its value, and the stages it depends on.
+/// Whether a stage trains, or only evaluates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StageKind {
+    Train,
+    Evaluate,
+}
+
+/// A stage (or an evaluation) after checking: its declaration, its value, and the stages it depends on.
 #[derive(Debug, Clone)]
 pub struct StageInfo {
+    pub kind: StageKind,
     pub decl: DeclId,
     pub name: String,
     pub value: Rc<ComponentValue>,
@@ -36,9 +44,11 @@ pub fn check_stages(ck: &mut Checker) -> Vec<StageInfo> {
     let root = program.root();
     let mut stages = Vec::new();
     for id in program.decl_ids(root) {
-        if program.decl(id).kind != DeclKind::Stage {
-            continue;
-        }
+        let kind = match program.decl(id).kind {
+            DeclKind::Stage => StageKind::Train,
+            DeclKind::Evaluation => StageKind::Evaluate,
+            _ => continue,
+        };
         let v = ck.decl_value(id);
         let Some(c) = v.component().cloned() else { continue };
         let decl = program.decl(id);
@@ -75,7 +85,7 @@ pub fn check_stages(ck: &mut Checker) -> Vec<StageInfo> {
                 deps.push(s);
             }
         }
-        stages.push(StageInfo { decl: id, name: decl.name().to_string(), value: c, deps, init_from });
+        stages.push(StageInfo { kind, decl: id, name: decl.name().to_string(), value: c, deps, init_from });
     }
     let stages = order_stages(ck, stages);
     let by_decl: HashMap<DeclId, usize> = stages.iter().enumerate().map(|(i, s)| (s.decl, i)).collect();
@@ -248,6 +258,26 @@ fn check_stage(ck: &mut Checker, s: &StageInfo, stages: &[StageInfo], by_decl: &
             if d != Domain::Any && d != domain {
                 let _ = what;
                 report_domain(ck, file, &v, &data, "the training data");
+            }
+        }
+    }
+
+    // Evaluating on the training data measures memorization, not generalization.
+    if let Some(train) = get("data") {
+        for m in c.list("eval") {
+            let Some(md) = m.component().and_then(|mc| mc.get("data")) else { continue };
+            let same_decl = train.origin.is_some() && md.origin == train.origin;
+            let same_file = match (train.component().and_then(|t| t.get("annotations")), md.component().and_then(|d| d.get("annotations"))) {
+                (Some(a), Some(b)) => matches!((&a.value, &b.value), (Value::Path(x), Value::Path(y)) if x == y),
+                _ => false,
+            };
+            if same_decl || same_file {
+                ck.diags.push(
+                    Diagnostic::new(Code::W0507, format!("stage `{}` evaluates on its own training data", s.name))
+                        .primary(md.file, md.span, "the meter's data")
+                        .secondary(train.file, train.span, "the training data")
+                        .help("evaluate on a held-out split (e.g. `test/`) to measure how the model generalizes"),
+                );
             }
         }
     }

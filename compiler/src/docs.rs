@@ -24,7 +24,7 @@ const KIND_ORDER: [(Kind, &str); 12] = [
 pub fn catalog() -> String {
     let mut out = String::new();
     let mut kinds: Vec<(Kind, &str)> = KIND_ORDER.to_vec();
-    kinds.extend([(Kind::Stage, "Stages"), (Kind::Experiment, "Experiment"), (Kind::Resources, "Resources"), (Kind::Cluster, "Clusters")]);
+    kinds.extend([(Kind::Stage, "Stages"), (Kind::Evaluation, "Evaluations"), (Kind::Experiment, "Experiment"), (Kind::Resources, "Resources"), (Kind::Cluster, "Clusters")]);
     for (kind, title) in kinds {
         let items: Vec<&ComponentSig> = components::all().iter().filter(|c| c.kind == kind).collect();
         if items.is_empty() {

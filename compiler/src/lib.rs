@@ -28,6 +28,8 @@ use std::path::{Path, PathBuf};
 pub struct CheckOptions {
     /// `--set name=value` overrides of root parameters, as written on the command line.
     pub overrides: Vec<(String, String)>,
+    /// Which combination of `sweep` values to check (row-major over the swept parameters; 0 by default).
+    pub sweep_index: usize,
 }
 
 #[derive(Debug)]
@@ -64,6 +66,7 @@ fn check_inner(db: &dyn SourceDb, path: &Path, text: Option<String>, opts: &Chec
     let overrides = parse_overrides(&mut program, opts, &mut diags);
     let program = program;
     let mut ck = eval::Checker::new(&program, overrides);
+    ck.sweep_index = opts.sweep_index;
     let root = program.root();
     // The experiment first: stage checkpoint paths depend on its output directory.
     let experiment = program.module(root).singletons.get("experiment").copied().and_then(|id| ck.decl_value(id).component().cloned());
@@ -76,11 +79,12 @@ fn check_inner(db: &dyn SourceDb, path: &Path, text: Option<String>, opts: &Chec
     let stages = checks::check_stages(&mut ck);
     let resources = program.module(root).singletons.get("resources").copied().and_then(|id| ck.decl_value(id).component().cloned());
     let out_dir = ck.out_dir.clone();
+    let sweeps = std::mem::take(&mut ck.sweeps);
     diags.extend(std::mem::take(&mut ck.diags));
     let values = ck.into_values();
     sort_and_dedup(&mut diags);
     let files = program.files.clone();
-    let spec = CheckedSpec { program, values, stages, experiment, resources, out_dir };
+    let spec = CheckedSpec { program, values, stages, experiment, resources, out_dir, sweeps };
     CheckOutput { files, diagnostics: diags, spec: Some(spec) }
 }
 

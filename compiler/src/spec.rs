@@ -19,9 +19,16 @@ pub struct CheckedSpec {
     pub resources: Option<Rc<ComponentValue>>,
     /// The experiment directory (`experiment.out`).
     pub out_dir: String,
+    /// Swept parameters: the spec stands for one experiment per combination of their values.
+    pub sweeps: Vec<crate::eval::Sweep>,
 }
 
 impl CheckedSpec {
+    /// How many experiments the sweeps make (1 without sweeps).
+    pub fn sweep_size(&self) -> usize {
+        self.sweeps.iter().map(|s| s.values.len()).product()
+    }
+
     pub fn stage(&self, name: &str) -> Option<&StageInfo> {
         self.stages.iter().find(|s| s.name == name)
     }
