@@ -543,7 +543,9 @@ fn size_with_aspect_ratio((w, h): (u32, u32), size: u32, max_size: Option<u32>) 
     }
 }
 
-fn resize_frame(
+/// Resize frame `index` as upstream's `basic_for_api.resize`: to `size`×`size` when `square`, otherwise the
+/// shorter side to `size` with the longer side capped by `max_size`; boxes, areas, masks and prompts follow.
+pub fn resize_frame(
     dp: &mut Datapoint,
     index: usize,
     size: u32,
@@ -587,7 +589,8 @@ fn resize_frame(
     Ok(())
 }
 
-fn pad_frame(dp: &mut Datapoint, index: usize, left: u32, top: u32, right: u32, bottom: u32) {
+/// Pad frame `index` with black as upstream's `basic_for_api.pad`; boxes, box prompts and masks are shifted.
+pub fn pad_frame(dp: &mut Datapoint, index: usize, left: u32, top: u32, right: u32, bottom: u32) {
     let frame = &mut dp.frames[index];
     if let Pixels::Rgb(img) = &frame.pixels {
         frame.pixels = Pixels::Rgb(img.pad(left, top, right, bottom));
@@ -610,7 +613,8 @@ fn pad_frame(dp: &mut Datapoint, index: usize, left: u32, top: u32, right: u32, 
     }
 }
 
-fn hflip_frame(dp: &mut Datapoint, index: usize) -> Result<(), String> {
+/// Mirror frame `index` as upstream's `basic_for_api.hflip`, with its boxes, masks and box prompts.
+pub fn hflip_frame(dp: &mut Datapoint, index: usize) -> Result<(), String> {
     let img = rgb_of(dp, index, "hflip")?;
     let w = img.width as f32;
     let flipped = img.hflip();
@@ -639,7 +643,9 @@ fn normalize_box(b: [f32; 4], w: f32, h: f32) -> [f32; 4] {
     ]
 }
 
-fn normalize(dp: &mut Datapoint, mean: [f32; 3], std: [f32; 3]) -> Result<(), String> {
+/// `ToTensor` + `NormalizeAPI`: pixels to `((v / 255) - mean) / std` float planes, boxes and box prompts
+/// from absolute XYXY to CxCyWH normalized by the frame size.
+pub fn normalize(dp: &mut Datapoint, mean: [f32; 3], std: [f32; 3]) -> Result<(), String> {
     for frame in dp.frames.iter_mut() {
         let Pixels::Rgb(img) = &frame.pixels else {
             return Err("normalize applied twice".into());
