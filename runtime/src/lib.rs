@@ -2,3 +2,4 @@
 
 pub mod data;
 pub mod device;
+pub mod model;
