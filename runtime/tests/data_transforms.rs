@@ -2,9 +2,11 @@
 //! resize for masks), pad, hflip, colour enhancements, normalize and the query filters, on generated images.
 //! Everything must match exactly: pixels (PNG input, so no decoder difference), boxes, areas, masks, queries.
 
+mod common;
 mod data_common;
 
-use data_common::{oracle_python, run_oracle, TempDir};
+use common::{oracle_python, TempDir};
+use data_common::run_script;
 use sam3c_runtime::data::image::RgbImage;
 use sam3c_runtime::data::mask::Mask;
 use sam3c_runtime::data::transforms::{
@@ -267,7 +269,7 @@ fn transforms_match_upstream() {
         let img = test_image(case.size.0, case.size.1, i as u64);
         let file = format!("case{i}.png");
         image::save_buffer(
-            dir.path().join(&file),
+            dir.0.join(&file),
             &img.data,
             img.width,
             img.height,
@@ -293,13 +295,13 @@ fn transforms_match_upstream() {
         ours.push(result.map(|_| dp));
     }
     std::fs::write(
-        dir.path().join("cases.json"),
+        dir.0.join("cases.json"),
         json!({ "cases": inputs }).to_string(),
     )
     .unwrap();
-    run_oracle(&python, "data_transforms.py", &[dir.path()]);
+    run_script(&python, "data_transforms.py", &[dir.0.as_path()]);
     let expected: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("expected.json")).unwrap())
+        serde_json::from_str(&std::fs::read_to_string(dir.0.join("expected.json")).unwrap())
             .unwrap();
     for (i, (exp, got)) in expected["results"]
         .as_array()

@@ -1,30 +1,12 @@
-//! Shared helpers of the data and demo tests: the oracle Python and temporary directories.
+//! Helper of the data and demo tests, beside `common` (oracle interpreter, temporary directories): run an
+//! oracle script that reads and writes files in a directory rather than returning safetensors.
 #![allow(dead_code)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-/// The reference Python (`$SAM3C_PYTHON`), or `None` with a message when it is not configured. Panics instead
-/// when `SAM3C_REQUIRE_ORACLES=1`, so that CI cannot skip oracle tests silently.
-pub fn oracle_python() -> Option<PathBuf> {
-    match std::env::var_os("SAM3C_PYTHON") {
-        Some(p) if !p.is_empty() => Some(PathBuf::from(p)),
-        _ => {
-            if std::env::var("SAM3C_REQUIRE_ORACLES").as_deref() == Ok("1") {
-                panic!(
-                    "SAM3C_REQUIRE_ORACLES=1 but SAM3C_PYTHON is not set (source scripts/env.sh)"
-                );
-            }
-            eprintln!(
-                "skipping oracle comparison: SAM3C_PYTHON is not set (source scripts/env.sh)"
-            );
-            None
-        }
-    }
-}
-
-/// Run `tests/oracle/<script>` with `args`; panics with the script's output when it fails.
-pub fn run_oracle(python: &Path, script: &str, args: &[&Path]) {
+/// Run `tests/oracle/<script> <args...>` with `python`; panics with the script's output when it fails.
+pub fn run_script(python: &Path, script: &str, args: &[&Path]) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/oracle")
         .join(script);
@@ -39,32 +21,4 @@ pub fn run_oracle(python: &Path, script: &str, args: &[&Path]) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-/// A fresh temporary directory, removed on drop.
-pub struct TempDir(pub PathBuf);
-
-impl TempDir {
-    pub fn new(tag: &str) -> TempDir {
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "sam3c-{tag}-{}-{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
