@@ -36,7 +36,7 @@ pub struct Object {
     pub area: f64,
     /// The object's id in its media: its track index in a video, its index in an image.
     pub object_id: i64,
-    /// The frame the object belongs to (0 for an image).
+    /// The object's frame in its clip (-1 for an image, as upstream).
     pub frame_index: i64,
     /// The decoded mask at the frame's current size, when masks are loaded.
     pub mask: Option<Mask>,
