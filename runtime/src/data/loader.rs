@@ -7,6 +7,10 @@
 //! random choices come from a generator seeded with (seed, epoch, position), so the batches are identical
 //! whatever the number of workers and the thread timing. A datapoint that upstream would skip (no query left)
 //! is replaced by the next dataset index, as upstream's retry loop does.
+//!
+//! Workers build CPU tensors only (copies of Rust buffers; `tch::Tensor` is `Send` and creating CPU tensors
+//! on several threads is safe in libtorch); the consumer moves a batch to its device with
+//! [`Batch::to_device`].
 
 use super::collate::{collate, Batch};
 use super::datapoint::Datapoint;
