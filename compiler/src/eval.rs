@@ -24,8 +24,21 @@ pub struct Override {
     pub name_span: Span,
 }
 
+/// A parameter whose value is `sweep([...])`: the spec is one experiment per value (upstream's job arrays).
+#[derive(Debug, Clone)]
+pub struct Sweep {
+    pub decl: DeclId,
+    pub values: Vec<Val>,
+    pub file: FileId,
+    pub span: Span,
+}
+
 pub struct Checker<'p> {
     pub program: &'p Program,
+    /// Swept parameters, in declaration order.
+    pub sweeps: Vec<Sweep>,
+    /// Which combination of sweep values to use (row-major over `sweeps`).
+    pub sweep_index: usize,
     pub diags: Vec<Diagnostic>,
     values: HashMap<DeclId, Val>,
     in_progress: Vec<DeclId>,
@@ -33,6 +46,10 @@ pub struct Checker<'p> {
     defaults: HashMap<(&'static str, &'static str), Option<Expr>>,
     /// The experiment's output directory, for `stage.checkpoint` paths.
     pub out_dir: String,
+    /// Pipelines already checked (a pipeline shared by stages is reported once).
+    pub checked_pipelines: std::collections::HashSet<DeclId>,
+    /// Optimizer/model pairs already resolved.
+    pub checked_optimizers: std::collections::HashSet<String>,
 }
 
 /// Where names are looked up.
@@ -47,12 +64,16 @@ impl<'p> Checker<'p> {
     pub fn new(program: &'p Program, overrides: Vec<Override>) -> Checker<'p> {
         Checker {
             program,
+            sweeps: Vec::new(),
+            sweep_index: 0,
             diags: Vec::new(),
             values: HashMap::new(),
             in_progress: Vec::new(),
             overrides: overrides.into_iter().map(|o| (o.name.clone(), o)).collect(),
             defaults: HashMap::new(),
             out_dir: "runs".into(),
+            checked_pipelines: Default::default(),
+            checked_optimizers: Default::default(),
         }
     }
 
@@ -111,6 +132,7 @@ impl<'p> Checker<'p> {
             DeclKind::Schedule => kind(Kind::Schedule),
             DeclKind::Meter => kind(Kind::Meter),
             DeclKind::Stage => Ty::Component("stage"),
+            DeclKind::Evaluation => Ty::Component("evaluation"),
             DeclKind::Experiment => Ty::Component("experiment"),
             DeclKind::Resources => Ty::Component("resources"),
         }
@@ -151,13 +173,46 @@ impl<'p> Checker<'p> {
         // Root parameters may be overridden from the command line.
         if decl.kind == DeclKind::Param && id.module == self.program.root() {
             if let Some(o) = self.overrides.get(decl.name()).cloned() {
-                let v = self.eval(Scope { module: Some(id.module), file: o.file }, &o.expr, &ty);
-                return v;
+                let scope = Scope { module: Some(id.module), file: o.file };
+                return self.param_value(id, scope, &o.expr, &ty);
             }
+        }
+        if decl.kind == DeclKind::Param {
+            return self.param_value(id, scope, &decl.ast.value, &ty);
         }
         let mut v = self.eval(scope, &decl.ast.value, &ty);
         v.origin = None;
         v
+    }
+
+    /// A parameter's value; `sweep([a, b, ...])` makes it one of several (the selected one is returned).
+    fn param_value(&mut self, id: DeclId, scope: Scope, expr: &Expr, ty: &Ty) -> Val {
+        let ExprKind::Call { callee, args, .. } = &expr.kind else { return self.eval(scope, expr, ty) };
+        if !matches!(&callee.kind, ExprKind::Name(n) if n.name == "sweep") {
+            return self.eval(scope, expr, ty);
+        }
+        let items: Vec<&Expr> = match args.as_slice() {
+            [a] if a.name.is_none() && matches!(a.value.kind, ExprKind::List(_)) => match &a.value.kind {
+                ExprKind::List(items) => items.iter().collect(),
+                _ => unreachable!(),
+            },
+            _ => args.iter().map(|a| &a.value).collect(),
+        };
+        if items.is_empty() {
+            self.report(
+                Diagnostic::new(Code::E0205, "`sweep` needs at least one value")
+                    .primary(scope.file, expr.span, "empty sweep")
+                    .help("write `sweep([value1, value2, ...])`"),
+            );
+            return Val::error(scope.file, expr.span);
+        }
+        let values: Vec<Val> = items.iter().map(|e| self.eval(scope, e, ty)).collect();
+        // Mixed-radix decomposition of the sweep index over the swept parameters, in declaration order.
+        let stride: usize = self.sweeps.iter().map(|s| s.values.len()).product();
+        let choice = (self.sweep_index / stride.max(1)) % values.len();
+        let chosen = values[choice].clone();
+        self.sweeps.push(Sweep { decl: id, values, file: scope.file, span: expr.span });
+        chosen
     }
 
     /// `Image` / `Video` annotations on declarations of component kinds.
@@ -208,6 +263,9 @@ impl<'p> Checker<'p> {
                     );
                 }
                 Ty::Refined(Box::new(base_ty), r)
+            }
+            TypeExprKind::Record(fields) => {
+                Ty::Record(fields.iter().map(|(n, t)| (n.name.clone(), self.user_type(t, file))).collect())
             }
             TypeExprKind::Named { name, args } => {
                 let arg = |this: &mut Self, i: usize| args.get(i).map(|a| this.user_type(a, file));
@@ -263,10 +321,13 @@ impl<'p> Checker<'p> {
         let file = scope.file;
         match ty {
             Ty::Optional(inner) => {
-                if matches!(expr.kind, ExprKind::None) {
-                    return Val::new(Value::None, file, expr.span);
+                match &expr.kind {
+                    ExprKind::None => return Val::new(Value::None, file, expr.span),
+                    // A reference may itself hold `none` (`weights = weights` with `param weights: Path? = none`).
+                    ExprKind::Name(ident) if !self.is_word(inner, &ident.name) => return self.name(scope, ident, ty),
+                    ExprKind::Field { base, field } => return self.field(scope, expr, base, field, ty),
+                    _ => return self.eval(scope, expr, inner),
                 }
-                return self.eval(scope, expr, inner);
             }
             Ty::Refined(base, range) => {
                 let v = self.eval(scope, expr, base);
@@ -355,6 +416,10 @@ impl<'p> Checker<'p> {
             }
         };
         self.conform(v, ty)
+    }
+
+    fn is_word(&self, ty: &Ty, name: &str) -> bool {
+        matches!(ty.base(), Ty::Enum(_, words) if words.iter().any(|w| w == name))
     }
 
     /// Choose the alternative of a union that what was written can be.
@@ -727,6 +792,14 @@ impl<'p> Checker<'p> {
             );
             return Val::error(file, expr.span);
         };
+        if name.name == "sweep" {
+            self.report(
+                Diagnostic::new(Code::E0200, "`sweep(...)` can only be the value of a `param`")
+                    .primary(file, expr.span, "not a parameter's value")
+                    .help("declare `param NAME: Type = sweep([...])` and use `NAME` here"),
+            );
+            return Val::error(file, expr.span);
+        }
         let Some(sig) = components::lookup(&name.name) else {
             let is_decl = scope.module.is_some_and(|m| self.program.module(m).bindings.contains_key(&name.name));
             let mut d = Diagnostic::new(Code::E0104, format!("unknown component `{}`", name.name))
@@ -970,7 +1043,25 @@ impl<'p> Checker<'p> {
             }
             Ty::Record(spec) => {
                 let spec = spec.clone();
-                let vals = self.record_fields(scope, fields, |n| spec.iter().find(|(k, _)| k == n).map(|(_, t)| t.clone()));
+                let mut vals = self.record_fields(scope, fields, |n| spec.iter().find(|(k, _)| k == n).map(|(_, t)| t.clone()));
+                // Missing optional fields are `none`; missing required ones are errors.
+                let mut missing = Vec::new();
+                for (name, t) in &spec {
+                    if vals.iter().any(|(k, _)| k == name) {
+                        continue;
+                    }
+                    match t {
+                        Ty::Optional(_) => vals.push((name.clone(), Val::new(Value::None, file, expr.span))),
+                        _ => missing.push(format!("`{name}`")),
+                    }
+                }
+                if !missing.is_empty() {
+                    self.report(
+                        Diagnostic::new(Code::E0205, format!("this record is missing {}", missing.join(", ")))
+                            .primary(file, expr.span, format!("expected {}", ty)),
+                    );
+                    return Val::error(file, expr.span);
+                }
                 Val::new(Value::Record(vals), file, expr.span)
             }
             Ty::Any => {
@@ -1283,5 +1374,12 @@ fn respan(e: &mut Expr, span: Span) {
             }
         }
         ExprKind::Str(_) | ExprKind::Bool(_) | ExprKind::None => {}
+    }
+}
+
+impl Checker<'_> {
+    /// The evaluated declarations (consumes the checker).
+    pub fn into_values(self) -> HashMap<DeclId, Val> {
+        self.values
     }
 }

@@ -31,12 +31,13 @@ pub enum DeclKind {
     Schedule,
     Meter,
     Stage,
+    Evaluation,
     Experiment,
     Resources,
 }
 
 impl DeclKind {
-    pub const ALL: [(&'static str, DeclKind); 13] = [
+    pub const ALL: [(&'static str, DeclKind); 14] = [
         ("param", DeclKind::Param),
         ("let", DeclKind::Let),
         ("dataset", DeclKind::Dataset),
@@ -48,6 +49,7 @@ impl DeclKind {
         ("schedule", DeclKind::Schedule),
         ("meter", DeclKind::Meter),
         ("stage", DeclKind::Stage),
+        ("evaluation", DeclKind::Evaluation),
         ("experiment", DeclKind::Experiment),
         ("resources", DeclKind::Resources),
     ];

@@ -174,7 +174,7 @@ impl Ty {
             Ty::Component(n) => format!("`{n}(...)`"),
             Ty::Enum(_, words) => format!("one of {}", words.iter().map(|w| format!("`{w}`")).collect::<Vec<_>>().join(", ")),
             Ty::StageRef => "a stage".into(),
-            Ty::Quantity(u) => format!("a {} value (e.g. `{}`)", u.name(), example(*u)),
+            Ty::Quantity(u) => format!("{} {} value (e.g. `{}`)", article(&u.name().to_lowercase()), u.name(), example(*u)),
             Ty::Refined(base, r) => format!("{} in {r}", base.describe()),
             t => format!("{} {t}", article(&t.to_string().to_lowercase())),
         }

@@ -338,7 +338,7 @@ impl<'a> Printer<'a> {
     fn elem(&mut self, elem: &Elem) {
         match elem {
             Elem::Field(name, value, _) => {
-                self.out.push_str(&name.name);
+                self.out.push_str(&key_str(&name.name));
                 self.out.push_str(" = ");
                 self.expr(value);
             }
@@ -363,6 +363,18 @@ impl Elem<'_> {
         match self {
             Elem::Field(_, _, s) | Elem::Arg(_, _, s) => *s,
         }
+    }
+}
+
+/// A record key: bare when it is an identifier, quoted otherwise (`"1" = "boat"`).
+fn key_str(name: &str) -> String {
+    let is_ident = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !["import", "as", "after", "with", "in", "true", "false", "none"].contains(&name);
+    if is_ident {
+        name.to_string()
+    } else {
+        format!("{name:?}")
     }
 }
 
@@ -416,6 +428,10 @@ pub(crate) fn type_str(t: &TypeExpr) -> String {
         }
         TypeExprKind::Optional(inner) => format!("{}?", type_str(inner)),
         TypeExprKind::Union(alts) => alts.iter().map(type_str).collect::<Vec<_>>().join(" | "),
+        TypeExprKind::Record(fields) => {
+            let fs: Vec<String> = fields.iter().map(|(n, t)| format!("{}: {}", key_str(&n.name), type_str(t))).collect();
+            format!("{{ {} }}", fs.join(", "))
+        }
         TypeExprKind::Refined { base, range } => {
             let bound = |b: &Option<Box<Expr>>| -> String {
                 let mut p = Printer {

@@ -119,7 +119,7 @@ pub fn resolve(opt: &AdamW, params: &[ParamInfo], lr_scale: f64) -> (Resolution,
     let names: Vec<&str> = params.iter().filter(|p| p.trainable).map(|p| p.name.as_str()).collect();
     let kinds: HashMap<&str, ModuleKind> = params.iter().map(|p| (p.name.as_str(), p.module)).collect();
     let mut issues = Vec::new();
-    let mut check_pattern = |site: PatternSite, pattern: &str, issues: &mut Vec<GroupIssue>| -> Vec<usize> {
+    let check_pattern = |site: PatternSite, pattern: &str, issues: &mut Vec<GroupIssue>| -> Vec<usize> {
         let hits: Vec<usize> = names.iter().enumerate().filter(|(_, n)| fnmatch(pattern, n)).map(|(i, _)| i).collect();
         if hits.is_empty() {
             issues.push(GroupIssue::NoMatch { site, pattern: pattern.to_string(), suggestions: suggest_patterns(pattern, &names) });

@@ -7,4 +7,5 @@ extern crate self as sam3c_stdlib;
 pub mod arch;
 pub mod catalog;
 pub mod components;
+pub mod groups;
 pub mod units;

@@ -133,6 +133,9 @@ pub fn to_json(d: &Diagnostic, files: &Files) -> serde_json::Value {
     })
 }
 
+/// Labels further than this many lines from the primary one are shown in a separate snippet.
+const MAX_LABEL_DISTANCE: usize = 6;
+
 /// A diagnostic as miette wants it. Labels in other files than the primary one become related reports.
 #[derive(Debug)]
 struct Report {
@@ -150,12 +153,16 @@ impl Report {
         let severity =
             if d.code.is_warning() { miette::Severity::Warning } else { miette::Severity::Error };
         let primary_file = d.labels.first().map(|l| l.file);
+        let primary_line = d.labels.first().map(|l| files.get(l.file).line_col(l.span.start as usize).0);
         let mut labels = Vec::new();
         let mut related = Vec::new();
         for l in &d.labels {
-            let span = miette::SourceSpan::new(l.span.start as usize, l.span.len());
+            let span = miette::SourceSpan::new((l.span.start as usize).into(), l.span.len());
             let text = if l.message.is_empty() { None } else { Some(l.message.clone()) };
-            if Some(l.file) == primary_file {
+            // miette prints every line between two labels; a far-away label gets its own snippet instead.
+            let line = files.get(l.file).line_col(l.span.start as usize).0;
+            let near = primary_line.is_some_and(|p| p.abs_diff(line) <= MAX_LABEL_DISTANCE);
+            if Some(l.file) == primary_file && (l.primary || near) {
                 labels.push(if l.primary {
                     miette::LabeledSpan::new_primary_with_span(text, span)
                 } else {

@@ -111,3 +111,14 @@ impl Sam3Config {
         }
     }
 }
+
+/// The state-dict entries of a model: the image model (`detector` layout not applied), or the video model
+/// (`detector.*` + the SAM 2 neck copy + `tracker.*`).
+pub fn model_params(cfg: &Sam3Config, video: bool) -> Vec<ParamInfo> {
+    let image = image::image_params(&cfg.image);
+    if video {
+        video::video_params_from_image(&image, &cfg.tracker)
+    } else {
+        image
+    }
+}

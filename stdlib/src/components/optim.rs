@@ -5,7 +5,7 @@ use sam3c_derive::{Component, DslEnum, DslUnion};
 use serde::{Deserialize, Serialize};
 
 /// AdamW with parameter groups. `lr` is the learning rate of every parameter no group claims; each group gives
-/// its own. Layer-wise decay scales the learning rate of a ViT trunk block by `decay^(depth − block)`. Weight decay
+/// its own; a stage's `lr_scale` multiplies them all. Layer-wise decay scales the learning rate of a ViT trunk block by `decay^(depth − block)`. Weight decay
 /// is `weight_decay`, or 0 for parameters matching `no_decay`. Frozen parameters are not trained at all.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Component)]
 #[component(
@@ -15,9 +15,10 @@ use serde::{Deserialize, Serialize};
     upstream = "torch.optim.AdamW"
 )]
 pub struct AdamW {
-    /// Base learning rate of parameters no group claims.
-    #[param(range = "0..")]
-    pub lr: f64,
+    /// Learning rate of the parameters no group claims. Without it, every trainable parameter must belong to a
+    /// group (or be frozen).
+    #[param(default = "none", range = "0..")]
+    pub lr: Option<f64>,
     /// Groups of parameters with their own learning rate, by name pattern.
     #[param(default = "[]")]
     pub groups: Vec<Group>,
