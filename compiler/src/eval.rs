@@ -1817,6 +1817,30 @@ fn respan(e: &mut Expr, span: Span) {
 }
 
 impl Checker<'_> {
+    /// Where a value that came through a parameter was written: the `--set` override, or the parameter's
+    /// declaration. For a secondary label, so that the user sees both the use and the source.
+    pub fn param_source(&self, v: &Val) -> Option<(FileId, Span, String)> {
+        let origin = v.origin?;
+        let decl = self.program.decl(origin);
+        if decl.kind != DeclKind::Param {
+            return None;
+        }
+        if origin.module == self.program.root() {
+            if let Some(o) = self.overrides.get(decl.name()) {
+                return Some((
+                    o.file,
+                    o.expr.span,
+                    format!("`{}` is set here", decl.name()),
+                ));
+            }
+        }
+        Some((
+            self.program.decl_file(origin),
+            decl.ast.value.span,
+            format!("`{}` is declared here", decl.name()),
+        ))
+    }
+
     /// The evaluated declarations (consumes the checker).
     pub fn into_values(self) -> HashMap<DeclId, Val> {
         self.values
