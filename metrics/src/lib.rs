@@ -7,10 +7,12 @@
 pub mod cgf1;
 pub mod coco_eval;
 pub mod error;
+pub mod hota;
 pub mod numeric;
 pub mod values;
 
 pub use cgf1::{cgf1_evaluate, parse_cgf1_ground_truth, CgF1GroundTruth, CgF1Options, CgF1Result};
 pub use coco_eval::{coco_evaluate, CocoEvalOptions, CocoEvalResult, IouType};
 pub use error::{DataError, EvalError, PathStep, Source};
+pub use hota::{hota_evaluate, HotaOptions, HotaResult};
 pub use values::MetricValues;

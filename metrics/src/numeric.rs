@@ -1,10 +1,19 @@
 //! Floating-point helpers that reproduce numpy's rounding, so that sums, means and threshold grids are the same
 //! doubles the Python references compute.
 
-use std::ops::Add;
+use std::ops::{Add, Div, Sub};
 
 /// A float type numpy may hold the data in (TrackEval keeps box IoUs in float32).
-pub trait NpFloat: Copy + Add<Output = Self> + PartialOrd + Default {
+pub trait NpFloat:
+    Copy
+    + Add<Output = Self>
+    + Sub<Output = Self>
+    + Div<Output = Self>
+    + PartialOrd
+    + Default
+    + Send
+    + Sync
+{
     fn to_f64(self) -> f64;
 }
 

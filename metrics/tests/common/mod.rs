@@ -238,3 +238,126 @@ pub fn coco_case(rng: &mut Rng, spec: CocoCaseSpec) -> (Value, Value) {
         Value::Array(dts),
     )
 }
+
+/// A random YTVIS ground truth (uncompressed RLE, as YouTube-VIS files have) and results file: moving blobs,
+/// objects leaving and re-entering, predictions with id switches, false positive tracks, empty-mask frames and
+/// scores on both sides of 0.5.
+pub fn ytvis_case(rng: &mut Rng, videos: i64) -> (Value, Value) {
+    let categories = [
+        json!({"id": 1, "name": "cat"}),
+        json!({"id": 2, "name": "dog"}),
+        json!({"id": 5, "name": "fox"}),
+    ];
+    let mut video_list = Vec::new();
+    let mut anns = Vec::new();
+    let mut preds = Vec::new();
+    let mut next_id = 1;
+    for v in 0..videos {
+        let video_id = 10 + v;
+        let (h, w) = (rng.range(24, 48) as u32, rng.range(24, 48) as u32);
+        let frames = rng.range(3, 9) as usize;
+        let names: Vec<String> = (0..frames)
+            .map(|f| format!("video{video_id}/{f:05}.jpg"))
+            .collect();
+        video_list.push(
+            json!({"id": video_id, "file_names": names, "height": h, "width": w, "length": frames}),
+        );
+        let n_obj = if v == 0 { 0 } else { rng.range(1, 4) };
+        for _ in 0..n_obj {
+            let cat = [1, 2, 5][rng.range(0, 2) as usize];
+            let (mut x, mut y) = (rng.range(0, w as i64 - 8), rng.range(0, h as i64 - 8));
+            let (bw, bh) = (rng.range(4, 16), rng.range(4, 16));
+            let mut gt_segs = Vec::new();
+            let mut gt_boxes = Vec::new();
+            let mut gt_areas = Vec::new();
+            let mut pred_masks: Vec<Option<Rle>> = Vec::new();
+            for _ in 0..frames {
+                x += rng.range(-2, 2);
+                y += rng.range(-2, 2);
+                if rng.chance(0.15) {
+                    gt_segs.push(Value::Null);
+                    gt_boxes.push(Value::Null);
+                    gt_areas.push(Value::Null);
+                } else {
+                    let m = random_mask(rng, h, w, x, y, bw, bh);
+                    gt_segs.push(json!({"size": [h, w], "counts": m.counts}));
+                    gt_boxes.push(json!(m.bbox()));
+                    gt_areas.push(json!(m.area()));
+                }
+                pred_masks.push(if rng.chance(0.2) {
+                    None
+                } else {
+                    let (dx, dy) = (rng.range(-2, 2), rng.range(-2, 2));
+                    Some(random_mask(rng, h, w, x + dx, y + dy, bw, bh))
+                });
+            }
+            anns.push(json!({"id": next_id, "video_id": video_id, "category_id": cat, "iscrowd": 0,
+                             "height": h, "width": w, "segmentations": gt_segs, "bboxes": gt_boxes, "areas": gt_areas}));
+            next_id += 1;
+            // the prediction of this object, sometimes split in two tracks (an id switch)
+            let split = if rng.chance(0.3) {
+                rng.range(1, frames as i64 - 1) as usize
+            } else {
+                frames
+            };
+            let pred_cat = if rng.chance(0.1) {
+                [1, 2, 5][rng.range(0, 2) as usize]
+            } else {
+                cat
+            };
+            for (lo, hi) in [(0, split), (split, frames)] {
+                if lo == hi {
+                    continue;
+                }
+                let masks: Vec<Option<Rle>> = (0..frames)
+                    .map(|f| {
+                        if f >= lo && f < hi {
+                            pred_masks[f].clone()
+                        } else {
+                            None
+                        }
+                    })
+                    .collect();
+                preds.push(pred_track(rng, video_id, pred_cat, &masks));
+            }
+        }
+        for _ in 0..rng.range(0, 2) {
+            // a false positive track, sometimes with an empty mask in a frame
+            let cat = [1, 2, 5][rng.range(0, 2) as usize];
+            let masks: Vec<Option<Rle>> = (0..frames)
+                .map(|_| {
+                    if rng.chance(0.3) {
+                        None
+                    } else if rng.chance(0.2) {
+                        Some(Rle::encode(&vec![0; (h * w) as usize], h, w))
+                    } else {
+                        let (x, y) = (rng.range(0, w as i64 - 4), rng.range(0, h as i64 - 4));
+                        Some(random_mask(rng, h, w, x, y, 6, 6))
+                    }
+                })
+                .collect();
+            preds.push(pred_track(rng, video_id, cat, &masks));
+        }
+    }
+    (
+        json!({"videos": video_list, "annotations": anns, "categories": categories}),
+        Value::Array(preds),
+    )
+}
+
+fn pred_track(rng: &mut Rng, video_id: i64, category: i64, masks: &[Option<Rle>]) -> Value {
+    let segs: Vec<Value> = masks
+        .iter()
+        .map(|m| m.as_ref().map_or(Value::Null, rle_json))
+        .collect();
+    let boxes: Vec<Value> = masks
+        .iter()
+        .map(|m| m.as_ref().map_or(Value::Null, |m| json!(m.bbox())))
+        .collect();
+    let areas: Vec<Value> = masks
+        .iter()
+        .map(|m| m.as_ref().map_or(Value::Null, |m| json!(m.area())))
+        .collect();
+    let score = 0.3 + 0.7 * rng.uniform();
+    json!({"video_id": video_id, "category_id": category, "score": score, "segmentations": segs, "bboxes": boxes, "areas": areas})
+}
