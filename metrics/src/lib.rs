@@ -8,6 +8,7 @@ pub mod cgf1;
 pub mod coco_eval;
 pub mod error;
 pub mod hota;
+pub mod jf;
 pub mod numeric;
 pub mod values;
 
@@ -15,4 +16,5 @@ pub use cgf1::{cgf1_evaluate, parse_cgf1_ground_truth, CgF1GroundTruth, CgF1Opti
 pub use coco_eval::{coco_evaluate, CocoEvalOptions, CocoEvalResult, IouType};
 pub use error::{DataError, EvalError, PathStep, Source};
 pub use hota::{hota_evaluate, HotaOptions, HotaResult};
+pub use jf::{jf_evaluate, JfOptions, JfResult};
 pub use values::MetricValues;
