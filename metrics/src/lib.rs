@@ -10,6 +10,7 @@ pub mod error;
 pub mod hota;
 pub mod jf;
 pub mod numeric;
+pub mod report;
 pub mod values;
 
 pub use cgf1::{cgf1_evaluate, parse_cgf1_ground_truth, CgF1GroundTruth, CgF1Options, CgF1Result};
@@ -17,4 +18,7 @@ pub use coco_eval::{coco_evaluate, CocoEvalOptions, CocoEvalResult, IouType};
 pub use error::{DataError, EvalError, PathStep, Source};
 pub use hota::{hota_evaluate, HotaOptions, HotaResult};
 pub use jf::{jf_evaluate, JfOptions, JfResult};
+pub use report::{
+    evaluate, EvalOptions, EvalReport, EvalRequest, InputFile, MetricKind, ReportSection, VideoMode,
+};
 pub use values::MetricValues;
