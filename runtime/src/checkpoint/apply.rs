@@ -136,6 +136,10 @@ impl std::fmt::Display for Mismatch {
     }
 }
 
+fn dtype_name(kind: tch::Kind) -> String {
+    super::DType::from_kind(kind).map_or_else(|| format!("{kind:?}"), |d| d.name().to_string())
+}
+
 /// A RoPE table the models recompute instead of loading.
 fn is_recomputed_buffer(name: &str, complex: bool) -> bool {
     complex && (name == "freqs_cis" || name.ends_with(".freqs_cis"))
@@ -183,11 +187,9 @@ pub fn load_into<T: NamedTensors + ?Sized>(
                 .wrong_shape
                 .push((name, var_shape, entry.shape.clone()));
         } else if Some(entry.dtype) != super::DType::from_kind(var_kind) {
-            problems.wrong_dtype.push((
-                name,
-                format!("{var_kind:?}"),
-                entry.dtype.name().to_string(),
-            ));
+            problems
+                .wrong_dtype
+                .push((name, dtype_name(var_kind), entry.dtype.name().to_string()));
         } else {
             plan.push((entry, var));
         }

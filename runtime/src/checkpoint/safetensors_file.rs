@@ -47,11 +47,13 @@ fn to_st(d: DType) -> Option<StDtype> {
 
 pub(crate) fn read(path: &Path, map: Arc<Mmap>) -> Result<StateDict, CheckpointError> {
     let p = || path.to_path_buf();
-    // A safetensors file starts with the header length and a JSON object; anything else is not one.
+    // A safetensors file starts with the header length (the crate caps it at 100 MB) and a JSON object; a
+    // plausible length with the rest cut off is a truncated safetensors file, anything else is not one.
     let header_len = map
         .get(..8)
         .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")));
-    let looks_like_safetensors = map.get(8) == Some(&b'{') && header_len.is_some_and(|n| n >= 2);
+    let plausible = header_len.is_some_and(|n| (2..100_000_000).contains(&n));
+    let looks_like_safetensors = plausible && map.get(8).is_none_or(|&b| b == b'{');
     if !looks_like_safetensors {
         return Err(CheckpointError::Format {
             path: p(),
