@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{oracle_python, run_oracle};
+use common::{oracle_python, run_oracle_script};
 use sam3c_runtime::checkpoint::{self, CheckpointError, DType, Format, KeyMap};
 use sam3c_runtime::model::tracker::{Tracker, TrackerConfig};
 use std::collections::BTreeMap;
@@ -161,7 +161,7 @@ fn the_safetensors_package_reads_our_files() {
     let tensors = every_dtype();
     checkpoint::save(&path, &tensors, &metadata()).unwrap();
     let out = dir.path().join("described.json");
-    run_oracle(&python, "checkpoint_read_safetensors.py", &[&path, &out]);
+    run_oracle_script(&python, "checkpoint_read_safetensors.py", &[&path, &out]);
     let d: Described = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
     assert_eq!(d.metadata, metadata());
     assert_eq!(d.tensors.len(), tensors.len());

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{oracle_python, run_oracle};
+use common::{oracle_python, run_oracle_script};
 use sam3c_runtime::checkpoint::{
     self, detect_layout, CheckpointError, DType, Format, KeyMap, Layout, StateDict,
 };
@@ -20,7 +20,7 @@ fn oracle_dir() -> Option<&'static Path> {
         let dir = tempfile::tempdir().unwrap();
         let cfg = dir.path().join("config.json");
         std::fs::write(&cfg, serde_json::to_string(&TrackerConfig::tiny()).unwrap()).unwrap();
-        run_oracle(&python, "checkpoint_writer.py", &[&cfg, dir.path()]);
+        run_oracle_script(&python, "checkpoint_writer.py", &[&cfg, dir.path()]);
         Some(dir)
     })
     .as_ref()

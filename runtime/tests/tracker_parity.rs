@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{assert_close, assert_close_with_floor, oracle_python, run_oracle};
+use common::{assert_close, assert_close_with_floor, oracle_python, run_oracle_script};
 use sam3c_runtime::checkpoint::{self, KeyMap, StateDict};
 use sam3c_runtime::model::tracker::{
     FrameOutput, MemoryBank, PointPrompt, StepInputs, Tracker, TrackerConfig,
@@ -39,7 +39,7 @@ fn oracle_dir() -> Option<&'static Path> {
         let dir = tempfile::tempdir().unwrap();
         let cfg = dir.path().join("config.json");
         std::fs::write(&cfg, serde_json::to_string(&parity_config()).unwrap()).unwrap();
-        run_oracle(&python, "tracker_parity.py", &[&cfg, dir.path()]);
+        run_oracle_script(&python, "tracker_parity.py", &[&cfg, dir.path()]);
         Some(dir)
     })
     .as_ref()

@@ -189,3 +189,83 @@ pub fn verify_crc(buf: &[u8], entry: &ZipEntry) -> Result<(), String> {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A one-entry archive whose sizes and offsets all live in zip64 fields, as torch writes past 4 GiB.
+    fn zip64_archive(name: &str, data: &[u8]) -> Vec<u8> {
+        let mut z = Vec::new();
+        let crc = crc32fast::hash(data);
+        let sat32 = 0xFFFF_FFFFu32.to_le_bytes();
+        // local header
+        z.extend(LOCAL_SIG.to_le_bytes());
+        z.extend([45, 0, 0, 0, 0, 0, 0, 0, 0, 0]); // version, flags, method, time, date
+        z.extend(crc.to_le_bytes());
+        z.extend(sat32);
+        z.extend(sat32);
+        z.extend((name.len() as u16).to_le_bytes());
+        z.extend(20u16.to_le_bytes());
+        z.extend(name.as_bytes());
+        z.extend(1u16.to_le_bytes());
+        z.extend(16u16.to_le_bytes());
+        z.extend((data.len() as u64).to_le_bytes());
+        z.extend((data.len() as u64).to_le_bytes());
+        z.extend(data);
+        // central directory
+        let cd_start = z.len();
+        z.extend(CENTRAL_SIG.to_le_bytes());
+        z.extend([45, 0, 45, 0, 0, 0, 0, 0, 0, 0, 0, 0]); // made by, needed, flags, method, time, date
+        z.extend(crc.to_le_bytes());
+        z.extend(sat32);
+        z.extend(sat32);
+        z.extend((name.len() as u16).to_le_bytes());
+        z.extend(28u16.to_le_bytes());
+        z.extend([0, 0, 0, 0, 0, 0, 0, 0, 0, 0]); // comment length, disk, attributes
+        z.extend(sat32); // local header offset
+        z.extend(name.as_bytes());
+        z.extend(1u16.to_le_bytes());
+        z.extend(24u16.to_le_bytes());
+        z.extend((data.len() as u64).to_le_bytes());
+        z.extend((data.len() as u64).to_le_bytes());
+        z.extend(0u64.to_le_bytes());
+        let cd_size = (z.len() - cd_start) as u64;
+        // zip64 end record, locator, end record
+        let record = z.len();
+        z.extend(ZIP64_EOCD_SIG.to_le_bytes());
+        z.extend(44u64.to_le_bytes());
+        z.extend([45, 0, 45, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        z.extend(1u64.to_le_bytes());
+        z.extend(1u64.to_le_bytes());
+        z.extend(cd_size.to_le_bytes());
+        z.extend((cd_start as u64).to_le_bytes());
+        z.extend(ZIP64_LOCATOR_SIG.to_le_bytes());
+        z.extend(0u32.to_le_bytes());
+        z.extend((record as u64).to_le_bytes());
+        z.extend(1u32.to_le_bytes());
+        z.extend(EOCD_SIG.to_le_bytes());
+        z.extend([0, 0, 0, 0, 0xFF, 0xFF, 0xFF, 0xFF]);
+        z.extend(sat32);
+        z.extend(sat32);
+        z.extend([0, 0]);
+        z
+    }
+
+    #[test]
+    fn zip64_fields_are_read() {
+        let z = zip64_archive("archive/data.pkl", b"payload");
+        let index = read_index(&z).unwrap();
+        let e = &index.entries["archive/data.pkl"];
+        assert_eq!(&z[e.data.clone()], b"payload");
+        verify_crc(&z, e).unwrap();
+    }
+
+    #[test]
+    fn every_truncation_of_an_archive_is_an_error() {
+        let z = zip64_archive("archive/data.pkl", b"payload");
+        for cut in 0..z.len() {
+            assert!(read_index(&z[..cut]).is_err(), "cut at {cut}");
+        }
+    }
+}

@@ -9,9 +9,11 @@ import torch
 
 
 def apply_cpu_patches():
-    """`Sam3TrackerBase` moves memories with `.cuda()` and pins object-pointer positions; make both no-ops."""
+    """The shared CPU patches (`sam3_cpu`: device="cuda" constructors, `pin_memory`), plus `.cuda()`, with which
+    `Sam3TrackerBase` moves memories back to the GPU, as a no-op."""
+    import sam3_cpu  # noqa: F401  (patches on import)
+
     torch.Tensor.cuda = lambda self, *a, **k: self
-    torch.Tensor.pin_memory = lambda self, *a, **k: self
 
 
 def load_config(path):

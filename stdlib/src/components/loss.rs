@@ -1,6 +1,6 @@
 //! Losses and matchers of SAM 3 (reference/upstream-sam3.md §6 gives the math).
 
-use sam3c_derive::Component;
+use sam3c_derive::{Component, DslUnion};
 use serde::{Deserialize, Serialize};
 
 /// The detection loss of SAM 3: a sum of loss terms over the decoder's main and auxiliary outputs, one-to-one
@@ -42,7 +42,7 @@ pub struct Sam3Loss {
 }
 
 /// One loss term of `sam3_loss`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, DslUnion)]
 pub enum LossTerm {
     Boxes(BoxLoss),
     Classification(PresenceLoss),
@@ -253,4 +253,11 @@ pub struct TrackerLoss {
     /// Supervise only the best of the multimask outputs.
     #[param(default = "true")]
     pub best_mask_only: bool,
+}
+
+/// Any loss.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, DslUnion)]
+pub enum LossSpec {
+    Sam3Loss(Sam3Loss),
+    TrackerLoss(TrackerLoss),
 }
