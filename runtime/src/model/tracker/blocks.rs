@@ -1,35 +1,11 @@
-//! Small building blocks of the tracker, mirroring `sam3/sam/common.py`, `sam3/sam/transformer.py::Attention`,
-//! `sam3/sam/mask_decoder.py::MLP` and `sam3/model/position_encoding.py::PositionEmbeddingSine`.
-//!
-//! These overlap with the image model's `model::common` (written in parallel on another branch); once both are
-//! merged, the shared ones (sine position encoding, default inits) should live there only.
+//! Building blocks of the tracker that the image model does not share: SAM's `LayerNorm2d` and `Attention`
+//! (`sam3/sam/common.py`, `sam3/sam/transformer.py`), convolutions with PyTorch's init, the 1D sine encoding of
+//! object-pointer positions. Linear layers, LayerNorm, dropout, sam3's `MLP`, the 2D sine encoding and the
+//! axial RoPE come from [`crate::model::common`].
 
+use crate::model::common::{fan_in_uniform, linear};
 use tch::nn::{self, Module};
 use tch::{Kind, Tensor};
-
-/// PyTorch's default init of `nn.Linear`/`nn.Conv2d` weights and biases: U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
-/// Parameters are normally loaded from a checkpoint; this only matters when training from scratch.
-pub fn torch_default_init(fan_in: i64) -> nn::Init {
-    let bound = 1.0 / (fan_in.max(1) as f64).sqrt();
-    nn::Init::Uniform {
-        lo: -bound,
-        up: bound,
-    }
-}
-
-/// `nn.Linear(input, output)` with PyTorch's init.
-pub fn linear(p: nn::Path, input: i64, output: i64) -> nn::Linear {
-    nn::linear(
-        p,
-        input,
-        output,
-        nn::LinearConfig {
-            ws_init: torch_default_init(input),
-            bs_init: Some(torch_default_init(input)),
-            bias: true,
-        },
-    )
-}
 
 /// `nn.Conv2d(input, output, kernel, stride, padding, groups)` with PyTorch's init.
 pub fn conv2d(
@@ -51,8 +27,8 @@ pub fn conv2d(
             stride,
             padding,
             groups,
-            ws_init: torch_default_init(fan_in),
-            bs_init: torch_default_init(fan_in),
+            ws_init: fan_in_uniform(fan_in),
+            bs_init: fan_in_uniform(fan_in),
             ..Default::default()
         },
     )
@@ -74,16 +50,11 @@ pub fn conv_transpose2d(
         kernel,
         nn::ConvTransposeConfig {
             stride,
-            ws_init: torch_default_init(fan_in),
-            bs_init: torch_default_init(fan_in),
+            ws_init: fan_in_uniform(fan_in),
+            bs_init: fan_in_uniform(fan_in),
             ..Default::default()
         },
     )
-}
-
-/// `nn.LayerNorm(dim)` (eps 1e-5).
-pub fn layer_norm(p: nn::Path, dim: i64) -> nn::LayerNorm {
-    nn::layer_norm(p, vec![dim], Default::default())
 }
 
 /// `nn.Embedding(count, dim)`, N(0, 1) init as PyTorch's.
@@ -109,15 +80,6 @@ pub fn small_normal(p: &nn::Path, name: &str, shape: &[i64]) -> Tensor {
             stdev: 0.02,
         },
     )
-}
-
-/// Dropout that is active only in training.
-pub fn dropout(x: &Tensor, p: f64, train: bool) -> Tensor {
-    if train && p > 0.0 {
-        x.dropout(p, true)
-    } else {
-        x.shallow_clone()
-    }
 }
 
 /// `nn.GELU()` (exact, erf-based).
@@ -148,52 +110,6 @@ impl LayerNorm2d {
         let s = centered.pow_tensor_scalar(2).mean_dim(1, true, None);
         let x = centered / (s + self.eps).sqrt();
         self.weight.view([-1, 1, 1]) * x + self.bias.view([-1, 1, 1])
-    }
-}
-
-/// SAM's `MLP(input, hidden, output, num_layers, sigmoid_output)`: ReLU between layers.
-#[derive(Debug)]
-pub struct SamMlp {
-    pub layers: Vec<nn::Linear>,
-    pub sigmoid_output: bool,
-}
-
-impl SamMlp {
-    pub fn new(
-        p: nn::Path,
-        input: i64,
-        hidden: i64,
-        output: i64,
-        num_layers: i64,
-        sigmoid_output: bool,
-    ) -> Self {
-        let layers = (0..num_layers)
-            .map(|i| {
-                let fan_in = if i == 0 { input } else { hidden };
-                let fan_out = if i == num_layers - 1 { output } else { hidden };
-                linear(&p / "layers" / i, fan_in, fan_out)
-            })
-            .collect();
-        SamMlp {
-            layers,
-            sigmoid_output,
-        }
-    }
-
-    pub fn forward(&self, x: &Tensor) -> Tensor {
-        let n = self.layers.len();
-        let mut x = x.shallow_clone();
-        for (i, layer) in self.layers.iter().enumerate() {
-            x = layer.forward(&x);
-            if i + 1 < n {
-                x = x.relu();
-            }
-        }
-        if self.sigmoid_output {
-            x.sigmoid()
-        } else {
-            x
-        }
     }
 }
 
@@ -269,39 +185,7 @@ impl Attention {
     }
 }
 
-/// `PositionEmbeddingSine(num_pos_feats, temperature=10000, normalize=True, scale=2π)`: the DETR sine encoding of
-/// an `h x w` grid, `[batch, num_pos_feats, h, w]`, with upstream's op order (so values match bit for bit).
-pub fn position_embedding_sine(
-    num_pos_feats: i64,
-    batch: i64,
-    h: i64,
-    w: i64,
-    device: tch::Device,
-) -> Tensor {
-    let half = num_pos_feats / 2;
-    let opts = (Kind::Float, device);
-    let scale = 2.0 * std::f64::consts::PI;
-    let eps = 1e-6;
-    let y_embed = Tensor::arange_start(1, h + 1, opts)
-        .view([1, -1, 1])
-        .repeat([batch, 1, w]);
-    let x_embed = Tensor::arange_start(1, w + 1, opts)
-        .view([1, 1, -1])
-        .repeat([batch, h, 1]);
-    let y_embed = &y_embed / (y_embed.narrow(1, h - 1, 1) + eps) * scale;
-    let x_embed = &x_embed / (x_embed.narrow(2, w - 1, 1) + eps) * scale;
-    let dim_t = sine_dim_t(half, device);
-    let pos_x = x_embed.unsqueeze(-1) / &dim_t;
-    let pos_y = y_embed.unsqueeze(-1) / &dim_t;
-    let interleave = |pos: &Tensor| {
-        let sin = pos.slice(3, 0, half, 2).sin();
-        let cos = pos.slice(3, 1, half, 2).cos();
-        Tensor::stack(&[sin, cos], 4).flatten(3, 4)
-    };
-    Tensor::cat(&[interleave(&pos_y), interleave(&pos_x)], 3).permute([0, 3, 1, 2])
-}
-
-/// `temperature ** (2 * (i // 2) / n)` for `i in 0..n`, as float32 (the sine encodings' frequencies).
+/// `10000 ** (2 * (i // 2) / n)` for `i in 0..n` in float32: the frequencies of `get_1d_sine_pe`.
 pub fn sine_dim_t(n: i64, device: tch::Device) -> Tensor {
     let dim_t = Tensor::arange(n, (Kind::Float, device));
     let exponent = dim_t.floor_divide_scalar(2) * 2.0 / (n as f64);

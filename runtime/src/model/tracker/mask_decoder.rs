@@ -3,9 +3,8 @@
 //! MLP head, sigmoid IoU head, high-resolution skip features (`conv_s0`, `conv_s1`), multimask tokens that also
 //! give the object pointer.
 
-use super::blocks::{
-    conv2d, conv_transpose2d, embedding, gelu, layer_norm, linear, Attention, LayerNorm2d, SamMlp,
-};
+use super::blocks::{conv2d, conv_transpose2d, embedding, gelu, Attention, LayerNorm2d};
+use crate::model::common::{layer_norm, linear, Mlp};
 use sam3c_stdlib::arch::tracker::{TrackerConfig, MASK_DECODER_MLP_LAYERS};
 use tch::nn::{self, Module};
 use tch::{Kind, Tensor};
@@ -179,9 +178,9 @@ pub struct MaskDecoder {
     pub output_upscaling: (nn::ConvTranspose2D, LayerNorm2d, nn::ConvTranspose2D),
     pub conv_s0: nn::Conv2D,
     pub conv_s1: nn::Conv2D,
-    pub output_hypernetworks_mlps: Vec<SamMlp>,
-    pub iou_prediction_head: SamMlp,
-    pub pred_obj_score_head: SamMlp,
+    pub output_hypernetworks_mlps: Vec<Mlp>,
+    pub iou_prediction_head: Mlp,
+    pub pred_obj_score_head: Mlp,
     pub num_mask_tokens: i64,
     pub dynamic_multimask_via_stability: bool,
     pub dynamic_multimask_stability_delta: f64,
@@ -207,31 +206,28 @@ impl MaskDecoder {
             conv_s1: conv2d(&p / "conv_s1", d, d / 4, 1, 1, 0, 1),
             output_hypernetworks_mlps: (0..n)
                 .map(|i| {
-                    SamMlp::new(
+                    Mlp::new(
                         &p / "output_hypernetworks_mlps" / i,
                         d,
                         d,
                         d / 8,
                         MASK_DECODER_MLP_LAYERS,
-                        false,
                     )
                 })
                 .collect(),
-            iou_prediction_head: SamMlp::new(
+            iou_prediction_head: Mlp::new(
                 &p / "iou_prediction_head",
                 d,
                 cfg.iou_head_hidden_dim,
                 n,
                 cfg.iou_head_depth,
-                true,
             ),
-            pred_obj_score_head: SamMlp::new(
+            pred_obj_score_head: Mlp::new(
                 &p / "pred_obj_score_head",
                 d,
                 d,
                 1,
                 MASK_DECODER_MLP_LAYERS,
-                false,
             ),
             num_mask_tokens: n,
             dynamic_multimask_via_stability: cfg.dynamic_multimask_via_stability,
@@ -276,7 +272,7 @@ impl MaskDecoder {
                 .output_hypernetworks_mlps
                 .iter()
                 .enumerate()
-                .map(|(i, mlp)| mlp.forward(&mask_tokens_out.select(1, i as i64)))
+                .map(|(i, mlp)| mlp.forward(&mask_tokens_out.select(1, i as i64), false))
                 .collect::<Vec<_>>(),
             1,
         );
@@ -286,8 +282,12 @@ impl MaskDecoder {
             .view([us[0], -1, us[2], us[3]]);
         DecodedMasks {
             masks,
-            iou_pred: self.iou_prediction_head.forward(&iou_token_out),
-            object_score_logits: self.pred_obj_score_head.forward(&hs.select(1, 0)),
+            // `iou_prediction_use_sigmoid`
+            iou_pred: self
+                .iou_prediction_head
+                .forward(&iou_token_out, false)
+                .sigmoid(),
+            object_score_logits: self.pred_obj_score_head.forward(&hs.select(1, 0), false),
             mask_tokens_out,
         }
     }

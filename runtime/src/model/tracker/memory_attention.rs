@@ -3,8 +3,8 @@
 //! RoPE self-attention, RoPE cross-attention to the memory (keys carry the memory position encoding; the
 //! object-pointer tokens at the end of the memory get no RoPE), ReLU feed-forward.
 
-use super::blocks::{dropout, layer_norm, linear};
 use super::rope::RopeAttention;
+use crate::model::common::{dropout, layer_norm, linear};
 use sam3c_stdlib::arch::tracker::TrackerConfig;
 use tch::nn::{self, Module};
 use tch::Tensor;
@@ -37,7 +37,6 @@ impl MemoryAttentionLayer {
                 cfg.dropout,
                 None,
                 cfg.rope_theta,
-                false,
             ),
             cross_attn_image: RopeAttention::new(
                 &p / "cross_attn_image",
@@ -46,7 +45,6 @@ impl MemoryAttentionLayer {
                 cfg.dropout,
                 Some(cfg.mem_dim),
                 cfg.rope_theta,
-                true,
             ),
             linear1: linear(&p / "linear1", d, cfg.ffn_dim),
             linear2: linear(&p / "linear2", cfg.ffn_dim, d),

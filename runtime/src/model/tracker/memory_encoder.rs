@@ -1,7 +1,8 @@
 //! Memory encoder (`maskmem_backbone`): `SimpleMaskEncoder` with a `SimpleMaskDownSampler`, a `SimpleFuser` of
 //! ConvNeXt blocks (`CXBlock`) and an output projection (`sam3/model/memory.py`).
 
-use super::blocks::{conv2d, gelu, linear, position_embedding_sine, LayerNorm2d};
+use super::blocks::{conv2d, gelu, LayerNorm2d};
+use crate::model::common::{linear, PositionEmbeddingSine};
 use sam3c_stdlib::arch::tracker::{TrackerConfig, CXBLOCK_MLP_RATIO};
 use tch::nn::{self, Module};
 use tch::{Kind, Tensor};
@@ -165,7 +166,8 @@ impl MemoryEncoder {
             x = out_proj.forward(&x);
         }
         let size = x.size();
-        let pos_enc = position_embedding_sine(self.mem_dim, size[0], size[2], size[3], x.device())
+        let pos_enc = PositionEmbeddingSine::new(self.mem_dim)
+            .forward(size[0], size[2], size[3], x.device())
             .to_kind(x.kind());
         EncodedMemory {
             features: x,

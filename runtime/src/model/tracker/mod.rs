@@ -22,7 +22,8 @@ pub mod memory_encoder;
 pub mod prompt_encoder;
 pub mod rope;
 
-use blocks::{conv2d, linear, sine_dim_t, small_normal, SamMlp};
+use crate::model::common::{linear, Mlp};
+use blocks::{conv2d, sine_dim_t, small_normal};
 use mask_decoder::MaskDecoder;
 use memory_attention::MemoryAttention;
 use memory_encoder::{EncodedMemory, MemoryEncoder};
@@ -207,7 +208,7 @@ pub struct Tracker {
     pub memory_encoder: MemoryEncoder,
     pub sam_prompt_encoder: PromptEncoder,
     pub sam_mask_decoder: MaskDecoder,
-    pub obj_ptr_proj: SamMlp,
+    pub obj_ptr_proj: Mlp,
     pub obj_ptr_tpos_proj: nn::Linear,
 }
 
@@ -271,7 +272,7 @@ impl Tracker {
             memory_encoder: MemoryEncoder::new(&p / "maskmem_backbone", cfg),
             sam_prompt_encoder: PromptEncoder::new(&p / "sam_prompt_encoder", cfg),
             sam_mask_decoder: MaskDecoder::new(&p / "sam_mask_decoder", cfg),
-            obj_ptr_proj: SamMlp::new(&p / "obj_ptr_proj", d, d, d, OBJ_PTR_PROJ_LAYERS, false),
+            obj_ptr_proj: Mlp::new(&p / "obj_ptr_proj", d, d, d, OBJ_PTR_PROJ_LAYERS),
             obj_ptr_tpos_proj: linear(&p / "obj_ptr_tpos_proj", d, cfg.mem_dim),
             cfg: cfg.clone(),
         })
@@ -451,7 +452,7 @@ impl Tracker {
                 dec.sam_tokens_out.select(1, 0),
             )
         };
-        let obj_ptr = self.obj_ptr_proj.forward(&sam_output_token);
+        let obj_ptr = self.obj_ptr_proj.forward(&sam_output_token, train);
         let obj_ptr = self.gate_obj_ptr(&obj_ptr, &is_obj_appearing);
         Ok(SamHeadsOutput {
             low_res_multimasks,
