@@ -274,8 +274,18 @@ pub fn run_oracle_script(python: &Path, script: &str, args: &[&Path]) {
 
 /// As [`assert_close`], with the scale at least `floor`: for tensors that are zero up to rounding (the
 /// gradient of an attention key bias), compared against a larger scale of the same computation.
-pub fn assert_close_with_floor(what: &str, ours: &Tensor, reference: &Tensor, rel: f64, floor: f64) {
-    let scale = reference.to_kind(Kind::Double).abs().max().double_value(&[]);
+pub fn assert_close_with_floor(
+    what: &str,
+    ours: &Tensor,
+    reference: &Tensor,
+    rel: f64,
+    floor: f64,
+) {
+    let scale = reference
+        .to_kind(Kind::Double)
+        .abs()
+        .max()
+        .double_value(&[]);
     if reference.numel() > 0 && scale < floor {
         assert_eq!(ours.size(), reference.size(), "{what}: shape");
         let diff = (ours.to_kind(Kind::Double) - reference.to_kind(Kind::Double))
