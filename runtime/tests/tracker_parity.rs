@@ -11,6 +11,7 @@ use sam3c_runtime::model::tracker::{
     FrameOutput, MemoryBank, PointPrompt, StepInputs, Tracker, TrackerConfig,
 };
 use sam3c_stdlib::arch::tracker::tracker_params;
+use sam3c_stdlib::arch::ModuleKind;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -124,9 +125,10 @@ fn upstream_tiny_tracker_has_the_described_state_dict() {
     let Some(sd) = load("blocks.safetensors") else {
         return;
     };
-    let ours: Vec<(String, Vec<i64>)> = tracker_params(&parity_config())
-        .into_iter()
-        .map(|p| (format!("weights.{}", p.name), p.shape))
+    let described = tracker_params(&parity_config());
+    let ours: Vec<(String, Vec<i64>)> = described
+        .iter()
+        .map(|p| (format!("weights.{}", p.name), p.shape.clone()))
         .collect();
     let mut theirs: Vec<(String, Vec<i64>)> = sd
         .entries()
@@ -138,6 +140,26 @@ fn upstream_tiny_tracker_has_the_described_state_dict() {
     let order: Vec<String> = serde_json::from_str(&sd.metadata["state_dict_order"]).unwrap();
     theirs.sort_by_key(|(n, _)| order.iter().position(|o| format!("weights.{o}") == *n));
     assert_eq!(ours, theirs);
+    // The class owning each entry, as upstream's `module_cls_names` rules see it.
+    let classes: BTreeMap<String, String> =
+        serde_json::from_str(&sd.metadata["module_classes"]).unwrap();
+    for p in &described {
+        let upstream = &classes[&p.name];
+        if p.module == ModuleKind::Other {
+            assert!(
+                !upstream.starts_with("torch.nn.") && !upstream.ends_with("LayerNorm2d"),
+                "{}: described as a bare parameter, owned by {upstream}",
+                p.name
+            );
+        } else {
+            // `torch.nn.modules.conv.Conv2d` is exported as `torch.nn.Conv2d`.
+            let public = match upstream.strip_prefix("torch.nn.modules.") {
+                Some(rest) => format!("torch.nn.{}", rest.rsplit('.').next().unwrap()),
+                None => upstream.clone(),
+            };
+            assert_eq!(p.module.upstream_class(), public, "{}", p.name);
+        }
+    }
 }
 
 #[test]

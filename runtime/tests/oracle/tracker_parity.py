@@ -154,7 +154,15 @@ for mode, multimask, train in [("multi", True, False), ("single", False, False),
     )
     backprop(f"maskdec_{mode}", {"masks": masks, "iou": iou, "tokens": tokens, "obj": obj}, blocks)
 model.eval()
-SD_ORDER = {"state_dict_order": json.dumps(list(model.state_dict().keys()))}
+# The state-dict order (the file is sorted) and the class of the module owning each entry.
+owners = {}
+for mod_name, mod in model.named_modules():
+    for p_name, _ in list(mod.named_parameters(recurse=False)) + list(mod.named_buffers(recurse=False)):
+        owners[f"{mod_name}.{p_name}" if mod_name else p_name] = f"{type(mod).__module__}.{type(mod).__qualname__}"
+SD_ORDER = {
+    "state_dict_order": json.dumps(list(model.state_dict().keys())),
+    "module_classes": json.dumps(owners),
+}
 save_file(
     {k: v.contiguous() for k, v in {**weights, **blocks}.items()},
     os.path.join(out_dir, "blocks.safetensors"),

@@ -74,3 +74,13 @@ pub fn interactive_image_params_from_image(
     ));
     out
 }
+
+/// The video model's state dict for `cfg` (`build_sam3_video_model`, the layout of the official `sam3.pt`).
+pub fn video_params(cfg: &super::Sam3Config) -> Vec<ParamInfo> {
+    video_params_from_image(&super::image::image_params(&cfg.image), &cfg.tracker)
+}
+
+/// `build_sam3_image_model(enable_inst_interactivity=True)`'s state dict for `cfg`.
+pub fn interactive_image_params(cfg: &super::Sam3Config) -> Vec<ParamInfo> {
+    interactive_image_params_from_image(&super::image::image_params(&cfg.image), &cfg.tracker)
+}
