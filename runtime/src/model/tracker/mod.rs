@@ -186,6 +186,12 @@ impl MemoryBank {
         self.non_cond.keys().copied()
     }
 
+    /// Forgets frame `frame_idx` (e.g. memories too old to be attended to again, on long videos).
+    pub fn remove(&mut self, frame_idx: i64) {
+        self.cond.retain(|(t, _)| *t != frame_idx);
+        self.non_cond.remove(&frame_idx);
+    }
+
     pub fn clear(&mut self) {
         self.cond.clear();
         self.non_cond.clear();
