@@ -98,7 +98,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let mut bank = MemoryBank::new();
     let t = Instant::now();
-    let mut loss = Tensor::zeros([], opts);
+    let mut terms = Vec::new();
     for frame_idx in 0..3 {
         let feats = frame()?;
         let step = StepInputs {
@@ -109,11 +109,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             ..Default::default()
         };
         let out = tracker.track_step(&feats, &step, &bank, true)?;
-        loss = loss + out.pred_masks.mean(Kind::Float) + out.ious.mean(Kind::Float);
+        terms.push(out.pred_masks.mean(Kind::Float) + out.ious.mean(Kind::Float));
         bank.insert(frame_idx, out.memory(), frame_idx == 0);
     }
     let forward = t.elapsed().as_secs_f64();
-    loss.backward();
+    Tensor::stack(&terms, 0).sum(Kind::Float).backward();
     println!(
         "training, 3-frame clip: forward {forward:.3} s, forward+backward {:.3} s",
         t.elapsed().as_secs_f64()

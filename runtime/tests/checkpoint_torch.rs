@@ -247,7 +247,7 @@ fn trainer_checkpoint_loads_into_the_video_layout() {
 
 fn mismatch(result: Result<checkpoint::LoadReport, CheckpointError>) -> checkpoint::Mismatch {
     match result {
-        Err(CheckpointError::Mismatch(m)) => m,
+        Err(CheckpointError::Mismatch(m)) => *m,
         other => panic!("expected a mismatch, got {other:?}"),
     }
 }

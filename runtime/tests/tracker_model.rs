@@ -169,7 +169,7 @@ fn clip_backpropagates_through_the_memory() {
     };
     let out0 = tracker.track_step(&first, &step, &bank, true).unwrap();
     bank.insert(0, out0.memory(), true);
-    let mut loss = Tensor::zeros([], (Kind::Float, Device::Cpu));
+    let mut terms = Vec::new();
     for t in 1..3 {
         let feats = frame(&cfg, &tracker, b);
         let step = StepInputs {
@@ -184,10 +184,10 @@ fn clip_backpropagates_through_the_memory() {
             out.maskmem_features.as_ref().unwrap().size(),
             [b, 16, 16, 16]
         );
-        loss = loss + out.pred_masks.sum(Kind::Float) + out.ious.sum(Kind::Float);
+        terms.push(out.pred_masks.sum(Kind::Float) + out.ious.sum(Kind::Float));
         bank.insert(t, out.memory(), false);
     }
-    loss.backward();
+    Tensor::stack(&terms, 0).sum(Kind::Float).backward();
     let grad = first_feat.grad();
     assert!(grad.defined() && f64::try_from(grad.abs().sum(Kind::Double)).unwrap() > 0.0);
     for (name, var) in vs.variables() {

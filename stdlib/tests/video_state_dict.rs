@@ -190,3 +190,20 @@ fn neck_copy_agrees_with_the_image_description_s_own_flag() {
         assert_eq!(rows(&video_params(&cfg)), rows(&video_params(&base)));
     }
 }
+
+#[test]
+fn full_and_tiny_video_configs_are_consistent_and_mismatches_are_named() {
+    use sam3c_stdlib::arch::video::check_video_config;
+    check_video_config(&Sam3Config::full()).unwrap();
+    check_video_config(&Sam3Config::tiny()).unwrap();
+    let mut cfg = Sam3Config::tiny();
+    cfg.tracker.d_model = 128;
+    let err = check_video_config(&cfg).unwrap_err();
+    assert!(
+        err.contains("`d_model` (128)") && err.contains("(64)"),
+        "{err}"
+    );
+    let mut cfg = Sam3Config::tiny();
+    cfg.tracker.image_size = 448;
+    assert!(check_video_config(&cfg).unwrap_err().contains("image_size"));
+}

@@ -201,7 +201,7 @@ pub fn load_into<T: NamedTensors + ?Sized>(
         .collect();
     problems.missing.sort();
     if problems.is_error() {
-        return Err(CheckpointError::Mismatch(problems));
+        return Err(CheckpointError::Mismatch(Box::new(problems)));
     }
     report.missing = problems.missing;
     report.unexpected = problems.unexpected;

@@ -52,7 +52,7 @@ pub enum CheckpointError {
     Tensor { name: String, reason: String },
     /// The checkpoint does not fit the model; every problem is listed.
     #[error("{0}")]
-    Mismatch(Mismatch),
+    Mismatch(Box<Mismatch>),
     /// Bad arguments (duplicate names, an unsupported dtype to save, ...).
     #[error("{0}")]
     Invalid(String),

@@ -285,7 +285,7 @@ impl Machine<'_> {
     }
 
     fn set_items(&mut self, target: usize, items: Vec<usize>) -> Result<(), String> {
-        if items.len() % 2 != 0 {
+        if items.len() % 2 == 1 {
             return self.err("SETITEMS with an odd number of items");
         }
         match &mut self.arena[target] {

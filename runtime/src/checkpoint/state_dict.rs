@@ -337,12 +337,15 @@ impl StateDict {
     }
 }
 
+/// Finds an archive record by name: its byte range and CRC-32.
+pub(crate) type RecordLookup<'a> = dyn Fn(&str) -> Option<(Range<usize>, u32)> + 'a;
+
 /// Builds the entry of a pickled tensor over archive storages.
 pub(crate) fn entry_from_pickle(
     name: String,
     t: &TensorRef,
     storages: &mut HashMap<String, Arc<Storage>>,
-    lookup: &dyn Fn(&str) -> Option<(Range<usize>, u32)>,
+    lookup: &RecordLookup,
     file: &Arc<Mmap>,
 ) -> Result<TensorEntry, String> {
     let dtype = DType::from_storage(t.storage.dtype);

@@ -294,6 +294,7 @@ impl MaskDecoder {
 
     /// `MaskDecoder.forward`: predict, then choose the multimask outputs, the dynamic fallback (eval only) or
     /// the single mask.
+    #[allow(clippy::too_many_arguments)] // upstream's arguments, one for one
     pub fn forward(
         &self,
         image_embeddings: &Tensor,

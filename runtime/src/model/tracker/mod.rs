@@ -354,6 +354,7 @@ impl Tracker {
 
     /// Prompt encoder + mask decoder on `backbone_features: [B, d_model, h, w]` (`_forward_sam_heads`). Without
     /// points a padding point is used; a mask prompt of another size is resized to the prompt encoder's.
+    #[allow(clippy::too_many_arguments)] // upstream's arguments, one for one
     pub fn forward_sam_heads(
         &self,
         backbone_features: &Tensor,
@@ -716,17 +717,13 @@ impl Tracker {
         } else {
             pred_masks_high_res.shallow_clone()
         };
-        let mut mask_for_mem = if is_mask_from_pts && !train {
+        let probs = if is_mask_from_pts && !train {
             masks.gt(0.0).to_kind(Kind::Float)
         } else {
             masks.sigmoid()
         };
-        if cfg.sigmoid_scale_for_mem_enc != 1.0 {
-            mask_for_mem = mask_for_mem * cfg.sigmoid_scale_for_mem_enc;
-        }
-        if cfg.sigmoid_bias_for_mem_enc != 0.0 {
-            mask_for_mem = mask_for_mem + cfg.sigmoid_bias_for_mem_enc;
-        }
+        // (Upstream skips a scale of 1 or a bias of 0; multiplying by 1 and adding 0 are exact anyway.)
+        let mask_for_mem = probs * cfg.sigmoid_scale_for_mem_enc + cfg.sigmoid_bias_for_mem_enc;
         let mut mem = self.memory_encoder.forward(pix_feat, &mask_for_mem, true);
         // Frames judged empty get a learned "no object" embedding added to every position.
         let is_obj = object_score_logits.gt(0.0).to_kind(Kind::Float);
@@ -833,6 +830,9 @@ pub fn apply_non_overlapping_constraints(pred_masks: &Tensor) -> Tensor {
     pred_masks.where_self(&keep, &pred_masks.clamp_max(-10.0))
 }
 
+/// Memory frames by index, in upstream's (insertion) order.
+type Frames<'a> = Vec<(i64, &'a FrameMemory)>;
+
 /// `select_closest_cond_frames`: up to `max_cond` conditioning frames, the closest before and after
 /// `frame_idx` first, then the temporally closest; returns (selected, unselected) in upstream's order.
 fn select_closest_cond_frames(
@@ -840,7 +840,7 @@ fn select_closest_cond_frames(
     cond: &[(i64, FrameMemory)],
     max_cond: i64,
     keep_first: bool,
-) -> (Vec<(i64, &FrameMemory)>, Vec<(i64, &FrameMemory)>) {
+) -> (Frames<'_>, Frames<'_>) {
     let all: Vec<(i64, &FrameMemory)> = cond.iter().map(|(t, m)| (*t, m)).collect();
     if max_cond == -1 || all.len() as i64 <= max_cond {
         return (all, Vec::new());
