@@ -125,6 +125,8 @@ pub enum TypeExprKind {
         base: Box<TypeExpr>,
         range: RangeExpr,
     },
+    /// `{ name: Str, images: Path }`
+    Record(Vec<(Ident, TypeExpr)>),
 }
 
 /// `lo..hi` or `lo..=hi`; either bound may be absent.

@@ -67,6 +67,16 @@ fn ty(t: &TypeExpr) -> String {
             alts.iter().map(ty).collect::<Vec<_>>().join(" ")
         ),
         TypeExprKind::Refined { base, range } => format!("(in {} {})", ty(base), range_str(range)),
+        TypeExprKind::Record(fields) => {
+            format!(
+                "{{{}}}",
+                fields
+                    .iter()
+                    .map(|(n, t)| format!("{}: {}", n.name, ty(t)))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            )
+        }
     }
 }
 

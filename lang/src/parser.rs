@@ -82,7 +82,12 @@ pub(crate) fn rule_name(rule: Rule) -> Option<&'static str> {
         Rule::ident | Rule::decl_name => "a name",
         Rule::type_annot => "`:` and a type",
         Rule::after => "`after`",
-        Rule::type_expr | Rule::type_union | Rule::type_atom | Rule::type_named => "a type",
+        Rule::type_expr
+        | Rule::type_union
+        | Rule::type_atom
+        | Rule::type_named
+        | Rule::type_record => "a type",
+        Rule::type_field => "a field type (`name: Type`)",
         Rule::range | Rule::range_bound => "a range such as `0..=1`",
         Rule::range_op => "`..` or `..=`",
         Rule::expr | Rule::additive | Rule::multiplicative | Rule::unary | Rule::postfix => {
@@ -218,6 +223,21 @@ impl Builder<'_> {
                         kind: TypeExprKind::Union(alts),
                         span,
                     }
+                }
+            }
+            Rule::type_record => {
+                let span = self.span(&p);
+                let fields = p
+                    .into_inner()
+                    .map(|f| {
+                        let mut inner = f.into_inner();
+                        let name = self.ident(inner.next().unwrap());
+                        (name, self.type_expr(inner.next().unwrap()))
+                    })
+                    .collect();
+                TypeExpr {
+                    kind: TypeExprKind::Record(fields),
+                    span,
                 }
             }
             Rule::type_atom => {
@@ -471,7 +491,18 @@ impl Builder<'_> {
             .map(|f| {
                 let span = self.span(&f);
                 let mut inner = f.into_inner();
-                let name = self.ident(inner.next().unwrap());
+                let key = inner.next().unwrap();
+                // A quoted key (`"1" = "boat"`) is a name that is not an identifier.
+                let name = match key.as_rule() {
+                    Rule::string => {
+                        let s = self.string(key);
+                        Ident {
+                            name: s.as_plain().unwrap_or_default(),
+                            span: s.span,
+                        }
+                    }
+                    _ => self.ident(key),
+                };
                 let value = self.expr(inner.next().unwrap());
                 Field { name, value, span }
             })

@@ -21,6 +21,7 @@ pub enum Kind {
     /// A helper that computes a value (`scales(...)`, `group(...)`, `layer_decay(...)`).
     Value,
     Stage,
+    Evaluation,
     Experiment,
     Resources,
     Cluster,
@@ -42,6 +43,7 @@ impl Kind {
             "postprocess" => Kind::Postprocess,
             "value" => Kind::Value,
             "stage" => Kind::Stage,
+            "evaluation" => Kind::Evaluation,
             "experiment" => Kind::Experiment,
             "resources" => Kind::Resources,
             "cluster" => Kind::Cluster,
@@ -65,6 +67,7 @@ impl Kind {
             Kind::Postprocess => "postprocessor",
             Kind::Value => "value",
             Kind::Stage => "stage",
+            Kind::Evaluation => "evaluation",
             Kind::Experiment => "experiment",
             Kind::Resources => "resources",
             Kind::Cluster => "cluster",

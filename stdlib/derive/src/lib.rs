@@ -176,6 +176,7 @@ fn component(input: &DeriveInput) -> syn::Result<TokenStream2> {
         "postprocess",
         "value",
         "stage",
+        "evaluation",
         "experiment",
         "resources",
         "cluster",

@@ -99,6 +99,9 @@ pub struct PresenceLoss {
     /// Normalize as if there were this many queries (upstream pads to 200).
     #[param(default = "200", range = "1..", upstream = "pad_n_queries")]
     pub pad_queries: u32,
+    /// Scale of positive queries when the model has fewer queries than `pad_queries`.
+    #[param(default = "1.0", range = "0..", upstream = "pad_scale_pos")]
+    pub pad_scale_pos: f64,
     /// Mask negatives of non-exhaustive queries.
     #[param(default = "false", upstream = "weak_loss")]
     pub weak: bool,

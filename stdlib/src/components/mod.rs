@@ -58,6 +58,7 @@ pub fn all() -> &'static [ComponentSig] {
             meter::Hota::signature(),
             meter::Detections::signature(),
             stage::Stage::signature(),
+            stage::Evaluation::signature(),
             stage::Experiment::signature(),
             stage::Resources::signature(),
             stage::Slurm::signature(),

@@ -111,6 +111,37 @@ pub struct Stage {
     pub seed: u64,
 }
 
+/// An evaluation: meters run on a model without training (upstream's `mode: val`), on the model's own weights,
+/// a stage's final weights, or a checkpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Component)]
+#[component(
+    kind = "evaluation",
+    name = "evaluation",
+    domain = "any",
+    upstream = "sam3.train.trainer.Trainer"
+)]
+pub struct Evaluation {
+    /// The model to evaluate.
+    pub model: ModelSpec,
+    /// The meters, each with its dataset and pipeline.
+    pub eval: Vec<MeterSpec>,
+    /// Weights: a stage's final weights or a checkpoint (default: the model's `weights`).
+    #[param(default = "none", upstream = "model_weight_initializer")]
+    pub init: Option<Init>,
+    /// Images per forward pass.
+    #[param(default = "1", range = "1..", upstream = "batch_size")]
+    pub batch: u32,
+    /// Numeric precision.
+    #[param(default = "bf16")]
+    pub precision: Precision,
+    /// Data-loading worker threads.
+    #[param(default = "0", range = "0..")]
+    pub workers: u32,
+    /// Random seed.
+    #[param(default = "123", upstream = "seed_value")]
+    pub seed: u64,
+}
+
 /// The experiment: its name and where its outputs go.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Component)]
 #[component(kind = "experiment", name = "experiment", domain = "any")]
