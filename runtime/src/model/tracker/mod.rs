@@ -14,6 +14,30 @@
 //! the pieces) frame by frame, inserting each [`FrameOutput`] into a [`MemoryBank`]. Every method takes `train`:
 //! dropout and the training-only branches of upstream follow it (`self.training`). Parameter names are the
 //! upstream state-dict names (VarStore paths), so `tracker_params` describes the VarStore exactly.
+//!
+//! ```no_run
+//! # use sam3c_runtime::model::tracker::*;
+//! # use tch::{nn, Device, Tensor};
+//! # fn neck(t: i64) -> ([Tensor; 3], Tensor) { unimplemented!() }
+//! # fn main() -> Result<(), TrackerError> {
+//! let vs = nn::VarStore::new(Device::cuda_if_available());
+//! let tracker = Tracker::new(vs.root() / "tracker", &TrackerConfig::full())?;
+//! let click = PointPrompt { coords: Tensor::from_slice(&[500f32, 400.]).view([1, 1, 2]),
+//!                           labels: Tensor::from_slice(&[1i32]).view([1, 1]) };
+//! let mut bank = MemoryBank::new();
+//! let mut losses = Vec::new();
+//! for t in 0..8 {
+//!     let ([l0, l1, l2], pos) = neck(t); // the detector's sam2_convs levels for frame t
+//!     let feats = tracker.frame_features([&l0, &l1, &l2], &pos)?;
+//!     let step = StepInputs { frame_idx: t, is_init_cond_frame: t == 0, num_frames: 8,
+//!                             points: (t == 0).then_some(&click), ..Default::default() };
+//!     let out = tracker.track_step(&feats, &step, &bank, true)?;
+//!     losses.push(out.pred_masks.mean(tch::Kind::Float)); // a mask loss against the ground truth here
+//!     bank.insert(t, out.memory(), t == 0);
+//! }
+//! Tensor::stack(&losses, 0).sum(tch::Kind::Float).backward();
+//! # Ok(()) }
+//! ```
 
 pub mod blocks;
 pub mod mask_decoder;
