@@ -254,3 +254,49 @@ pub fn shared_fixture(script: &'static str, case: &str) -> Option<Fixture> {
         _dir: None,
     })
 }
+
+/// Runs `tests/oracle/<script>` with arbitrary path arguments (scripts that write several files to a
+/// directory); panics with the script's output if it fails.
+pub fn run_oracle_script(python: &Path, script: &str, args: &[&Path]) {
+    let output = Command::new(python)
+        .arg(oracle_dir().join(script))
+        .args(args)
+        .env("SAM3C_ASSETS", assets_dir())
+        .output()
+        .expect("failed to start the oracle interpreter");
+    assert!(
+        output.status.success(),
+        "oracle {script} failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// As [`assert_close`], with the scale at least `floor`: for tensors that are zero up to rounding (the
+/// gradient of an attention key bias), compared against a larger scale of the same computation.
+pub fn assert_close_with_floor(
+    what: &str,
+    ours: &Tensor,
+    reference: &Tensor,
+    rel: f64,
+    floor: f64,
+) {
+    let scale = reference
+        .to_kind(Kind::Double)
+        .abs()
+        .max()
+        .double_value(&[]);
+    if reference.numel() > 0 && scale < floor {
+        assert_eq!(ours.size(), reference.size(), "{what}: shape");
+        let diff = (ours.to_kind(Kind::Double) - reference.to_kind(Kind::Double))
+            .abs()
+            .max()
+            .double_value(&[]);
+        assert!(
+            diff <= rel * floor,
+            "{what}: max|diff| = {diff:.3e} > {rel:.1e} * floor ({floor:.3e})"
+        );
+    } else {
+        assert_close(what, ours, reference, rel);
+    }
+}
