@@ -16,4 +16,11 @@ impl SourceDb for FsDb {
     fn exists(&self, path: &Path) -> bool {
         path.exists()
     }
+
+    fn image_size(&self, path: &Path) -> Option<(u32, u32)> {
+        // Reads the header only.
+        imagesize::size(path)
+            .ok()
+            .map(|s| (s.width as u32, s.height as u32))
+    }
 }

@@ -40,6 +40,9 @@ enum Command {
         /// Output format: readable diagnostics, or JSON lines for editors and CI.
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
+        /// Also check the data the spec names: annotation files, images, masks, class statistics.
+        #[arg(long)]
+        data: bool,
     },
     /// Format specs in place (keeps comments); with --check, only report files that would change.
     Fmt {
@@ -66,7 +69,12 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Check { files, set, format } => check(&files, &set, format),
+        Command::Check {
+            files,
+            set,
+            format,
+            data,
+        } => check(&files, &set, format, data),
         Command::Fmt { files, check } => fmt(&files, check),
         Command::Explain { code } => explain(code.as_deref()),
         Command::Doc { name } => doc(name.as_deref()),
@@ -145,7 +153,7 @@ fn plural(n: usize, word: &str) -> String {
     format!("{n} {word}{}", if n == 1 { "" } else { "s" })
 }
 
-fn check(files: &[PathBuf], set: &[String], format: Format) -> ExitCode {
+fn check(files: &[PathBuf], set: &[String], format: Format, data: bool) -> ExitCode {
     let overrides = match parse_sets(set) {
         Ok(o) => o,
         Err(e) => return usage_error(&e),
@@ -161,6 +169,7 @@ fn check(files: &[PathBuf], set: &[String], format: Format) -> ExitCode {
             path,
             &CheckOptions {
                 overrides: overrides.clone(),
+                data,
                 ..Default::default()
             },
         );

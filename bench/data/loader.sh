@@ -4,4 +4,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source scripts/env.sh
-exec cargo run -q -p sam3c-runtime --release --features formats-contract --example bench_loader -- "$@"
+exec cargo run -q -p sam3c-runtime --release --example bench_loader -- "$@"

@@ -7,6 +7,7 @@
 
 pub mod checks;
 pub mod config;
+pub mod data;
 pub mod db;
 pub mod diag;
 pub mod docs;
@@ -30,6 +31,8 @@ pub struct CheckOptions {
     pub overrides: Vec<(String, String)>,
     /// Which combination of `sweep` values to check (row-major over the swept parameters; 0 by default).
     pub sweep_index: usize,
+    /// Also read the data the spec names (`check --data`): annotation files, images, class statistics.
+    pub data: bool,
 }
 
 #[derive(Debug)]
@@ -80,7 +83,6 @@ fn check_inner(
         };
     };
     let overrides = parse_overrides(&mut program, opts, &mut diags);
-    let program = program;
     let mut ck = eval::Checker::new(&program, overrides);
     ck.sweep_index = opts.sweep_index;
     let root = program.root();
@@ -108,6 +110,9 @@ fn check_inner(
     let sweeps = std::mem::take(&mut ck.sweeps);
     diags.extend(std::mem::take(&mut ck.diags));
     let values = ck.into_values();
+    if opts.data {
+        diags.extend(data::check_data(db, &mut program.files, &stages));
+    }
     sort_and_dedup(&mut diags);
     let files = program.files.clone();
     let spec = CheckedSpec {

@@ -1,7 +1,7 @@
 //! Loader throughput on the demo dataset: images per second for a training pipeline (crowd filter, box
 //! noise, multi-scale square resize, pad, normalize, filters) with masks, per resolution and worker count.
 //!
-//! `cargo run -p sam3c-runtime --release --features formats-contract --example bench_loader -- [DIR]`
+//! `cargo run -p sam3c-runtime --release --example bench_loader -- [DIR]`
 use sam3c_runtime::data::{CocoImageDataset, Dataset, Loader, LoaderConfig, Pipeline, Step};
 use sam3c_stdlib::components::data::CocoImages;
 use sam3c_stdlib::components::transforms as t;

@@ -2,7 +2,6 @@
 
 pub mod checkpoint;
 pub mod data;
-#[cfg(feature = "formats-contract")]
 pub mod demo;
 pub mod device;
 pub mod model;

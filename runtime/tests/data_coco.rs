@@ -1,7 +1,6 @@
 //! `coco_images` against upstream's `Sam3ImageDataset` + `COCO_FROM_JSON` (+ `DecodeRle`), live: the same
 //! datapoints in the same order (limit, chunks, negatives, prompts, reindex, crowds, training metadata),
 //! boxes and areas bit for bit, masks pixel for pixel (RLE and polygons), images within JPEG decoder noise.
-#![cfg(feature = "formats-contract")]
 
 mod common;
 mod data_common;

@@ -1,7 +1,6 @@
 //! `ytvis_videos` + `clips`: SAM 2 / upstream clip sampling (frames, stride range, reversal, evaluation on
 //! every frame), one query per (frame, category), track ids stable across frames, `max_objects` skipping,
 //! and a clear error for a video shorter than a clip.
-#![cfg(feature = "formats-contract")]
 
 mod common;
 

@@ -1,5 +1,4 @@
 //! The demo dataset: deterministic bytes, the promised contents, and validity as pycocotools sees it.
-#![cfg(feature = "formats-contract")]
 
 mod common;
 mod data_common;

@@ -6,12 +6,7 @@
 //! masks, one text query per category and frame); a [`Pipeline`] transforms it; [`collate`] turns a list of
 //! them into a [`Batch`] of CPU tensors; the [`Loader`] does all of this on worker threads in a deterministic
 //! order.
-//!
-//! The COCO and YTVIS datasets (and `crate::demo`) are written against the agreed `sam3c-formats` API and
-//! compiled with the `formats-contract` feature until that crate lands on main; the lead removes the gate
-//! when merging.
 
-#[cfg(feature = "formats-contract")]
 pub mod coco;
 pub mod collate;
 pub mod datapoint;
@@ -20,17 +15,14 @@ pub mod loader;
 pub mod mask;
 pub mod rng;
 pub mod transforms;
-#[cfg(feature = "formats-contract")]
 pub mod ytvis;
 
-#[cfg(feature = "formats-contract")]
 pub use coco::CocoImageDataset;
 pub use collate::{collate, Batch, StageBatch, Targets};
 pub use datapoint::{Datapoint, Frame, Object, Pixels, Query, QueryMetadata};
 pub use loader::{Dataset, EpochIter, Loader, LoaderConfig};
 pub use rng::Rng;
 pub use transforms::{Pipeline, Step};
-#[cfg(feature = "formats-contract")]
 pub use ytvis::YtvisVideoDataset;
 
 use std::path::PathBuf;
