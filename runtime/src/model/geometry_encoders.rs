@@ -154,7 +154,9 @@ impl SequenceGeometryEncoder {
         let (ex, ey) = self
             .pos_enc
             .encode_xy(&flat.select(1, 0), &flat.select(1, 1));
-        let enc = Tensor::cat(&[ex.view([n, bs, -1]), ey.view([n, bs, -1])], -1);
+        // Explicit sizes: `-1` is ambiguous when there are no points.
+        let half = ex.size()[1];
+        let enc = Tensor::cat(&[ex.view([n, bs, half]), ey.view([n, bs, half])], -1);
         embed = embed + enc.apply(&self.points_pos_enc_project);
         labels.apply(&self.label_embed) + embed
     }
@@ -192,7 +194,7 @@ impl SequenceGeometryEncoder {
             &flat.select(1, 2),
             &flat.select(1, 3),
         );
-        let enc = enc.view([n, bs, -1]);
+        let enc = enc.view([n, bs, d + 2]);
         embed = embed + enc.apply(&self.boxes_pos_enc_project);
         labels.apply(&self.label_embed) + embed
     }

@@ -595,9 +595,10 @@ def tiny_builder_names(out):
                ffn_dim=128, scoring_mlp_dim=128, geo_layers=1, heads=4, enable_segmentation=True,
                add_sam2_neck=False)
     model = build_model(cfg)
-    for k, v in model.state_dict().items():
+    for i, (k, v) in enumerate(model.state_dict().items()):
         out[f"shape.{k}"] = torch.tensor(list(v.shape), dtype=torch.long)
         out[f"complex.{k}"] = torch.tensor(int(v.is_complex()))
+        out[f"index.{k}"] = torch.tensor(i)
 
 
 def main():
