@@ -50,9 +50,16 @@ fn vit_blocks_windowed_and_global() {
     fx.load_weights(&vs);
     let y0 = windowed.forward(&fx.get("input.x0"), false);
     let y1 = global.forward(&fx.get("input.x1"), false);
+    let yp = windowed.forward(&fx.get("input.x0_padded"), false);
     assert_close("windowed block", &y0, &fx.get("output.block0"), 1e-5);
     assert_close("global block", &y1, &fx.get("output.block1"), 1e-5);
-    backward(&fx, &[&y0, &y1]);
+    assert_close(
+        "windowed block, padded grid",
+        &yp,
+        &fx.get("output.block0_padded"),
+        1e-5,
+    );
+    backward(&fx, &[&y0, &y1, &yp]);
     fx.check_grads(&vs, 1e-5);
 }
 

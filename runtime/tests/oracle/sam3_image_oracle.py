@@ -324,6 +324,11 @@ def vit_blocks(out):
         out[f"input.x{i}"], out[f"output.block{i}"] = x, y
         out.weights(blk, f"blocks.{i}.")
         outs.append(y)
+    # A grid that is not a multiple of the window: window_partition pads, window_unpartition crops.
+    xp = torch.randn(1, g - 2, g + 1, CFG["vit_dim"])
+    yp = trunk.blocks[0](xp)
+    out["input.x0_padded"], out["output.block0_padded"] = xp, yp
+    outs.append(yp)
     backward(out, outs)
     for i in (0, CFG["global_att_blocks"][0]):
         out.grads(trunk.blocks[i], f"blocks.{i}.")
