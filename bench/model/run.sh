@@ -27,10 +27,14 @@ def rss(path):
     m = re.search(r"Maximum resident set size \(kbytes\): (\d+)", open(path).read())
     return int(m.group(1)) / 1024 / 1024
 ours, up = json.load(open(f"{d}/ours.json")), json.load(open(f"{d}/up.json"))
+med = lambda r: sorted(r["forward_s"])[len(r["forward_s"]) // 2]
 for r, t in ((ours, "ours.time"), (up, "up.time")):
-    print(f"{name:5s} {r['impl']:9s} forward mean {r['mean_s']:.4f} s over {len(r['forward_s'])} runs "
-          f"(min {min(r['forward_s']):.4f}), build {r['build_s']:.2f} s, peak RSS {rss(f'{d}/{t}'):.2f} GiB")
-print(f"{name:5s} ratio ours/upstream forward time: {ours['mean_s'] / up['mean_s']:.3f}")
+    print(f"{name:5s} {r['impl']:9s} forward over {len(r['forward_s'])} runs: min {min(r['forward_s']):.4f} s, "
+          f"median {med(r):.4f} s, mean {r['mean_s']:.4f} s; build {r['build_s']:.2f} s; "
+          f"peak RSS {rss(f'{d}/{t}'):.2f} GiB")
+# The minimum is the least disturbed by other load on the machine.
+print(f"{name:5s} ratio ours/upstream forward time: min {min(ours['forward_s']) / min(up['forward_s']):.3f}, "
+      f"median {med(ours) / med(up):.3f}")
 PY
 }
 
