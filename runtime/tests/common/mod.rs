@@ -202,6 +202,8 @@ pub fn assert_close_floor(what: &str, ours: &Tensor, reference: &Tensor, rel_tol
     );
     let scale = b.abs().max().double_value(&[]).max(floor).max(1e-12);
     let diff = (&a - &b).abs().max().double_value(&[]);
+    // Shown with --nocapture: the measured agreement, not just pass/fail.
+    eprintln!("parity {what}: max|diff| / scale = {:.2e}", diff / scale);
     assert!(
         diff <= rel_tol * scale,
         "{what}: max|diff| = {diff:.3e} > {rel_tol:.1e} * max|ref| ({scale:.3e}), ratio {:.3e}",
