@@ -7,6 +7,7 @@
 
 pub mod image;
 pub mod tracker;
+pub mod video;
 
 use serde::{Deserialize, Serialize};
 
@@ -108,5 +109,16 @@ impl Sam3Config {
             image: image::ImageConfig::tiny(),
             tracker: tracker::TrackerConfig::tiny(),
         }
+    }
+}
+
+/// The state-dict entries of a model: the image model (`detector` layout not applied), or the video model
+/// (`detector.*` + the SAM 2 neck copy + `tracker.*`).
+pub fn model_params(cfg: &Sam3Config, video: bool) -> Vec<ParamInfo> {
+    let image = image::image_params(&cfg.image);
+    if video {
+        video::video_params_from_image(&image, &cfg.tracker)
+    } else {
+        image
     }
 }
