@@ -47,7 +47,9 @@ pub struct FindBatch {
     pub img_ids: Tensor,
     /// (B,) int64: the text of each query.
     pub text_ids: Tensor,
-    /// Box and point prompts with batch dimension B; `None` means none.
+    /// Box and point prompts with batch dimension B; `None` means none. Upstream's `Sam3Image.forward`
+    /// drops point prompts ("Point prompts are ignored in PCS") and passes only boxes; points given here are
+    /// encoded (the geometry encoder supports them), so leave them empty to train exactly like upstream.
     pub geometry: Option<GeometricPrompt>,
 }
 
