@@ -16,7 +16,7 @@ const ORACLE: &str = "sam3_image_oracle.py";
 fn backward(fx: &common::Fixture, outputs: &[&Tensor]) {
     let mut total = Tensor::zeros([], (Kind::Float, tch::Device::Cpu));
     for (i, y) in outputs.iter().enumerate() {
-        total = total + (*y * fx.get(&format!("input.upstream{i}"))).sum(Kind::Float);
+        total = &total + (*y * fx.get(&format!("input.upstream{i}"))).sum(Kind::Float);
     }
     total.backward();
 }

@@ -28,7 +28,7 @@ fn fixture(case: &str) -> Option<Fixture> {
 fn backward(fx: &Fixture, outputs: &[&Tensor]) {
     let mut total = Tensor::zeros([], (Kind::Float, tch::Device::Cpu));
     for (i, y) in outputs.iter().enumerate() {
-        total = total + (*y * fx.get(&format!("input.upstream{i}"))).sum(Kind::Float);
+        total = &total + (*y * fx.get(&format!("input.upstream{i}"))).sum(Kind::Float);
     }
     total.backward();
 }

@@ -232,6 +232,7 @@ impl TransformerDecoder {
     /// * `memory`, `pos`: (H·W, B, d) fused image tokens; `spatial_shape` their grid;
     /// * `memory_text` (P, B, d) and `text_attention_mask` (B, P): the prompt;
     /// * `apply_dac`: add the one-to-many copy of the queries (training).
+    #[allow(clippy::too_many_arguments)] // the inputs of the upstream forward, one by one
     pub fn forward(
         &self,
         memory: &Tensor,

@@ -1,6 +1,6 @@
-//! `SequenceGeometryEncoder`: encodes point and box prompts as tokens (direct projection of the coordinates
-//! + features pooled from the image + a sine encoding of the position + a label embedding), appends a cls
-//! token, projects, and refines them with transformer layers that cross-attend to the image.
+//! `SequenceGeometryEncoder`: encodes point and box prompts as tokens (the sum of a direct projection of
+//! the coordinates, features pooled from the image, a sine encoding of the position and a label embedding),
+//! appends a cls token, projects, and refines them with transformer layers that cross-attend to the image.
 
 use tch::{nn, Kind, Tensor};
 
@@ -144,12 +144,12 @@ impl SequenceGeometryEncoder {
     /// Points: direct projection + bilinear sample of the image features + x/y sine encoding + label.
     fn encode_points(&self, points: &Tensor, labels: &Tensor, img: &Tensor) -> Tensor {
         let (n, bs, _) = points.size3().unwrap();
-        let mut embed = points.apply(&self.points_direct_project);
+        let direct = points.apply(&self.points_direct_project);
         // grid_sample(bilinear, zeros, align_corners=False) at (x, y) mapped from [0, 1] to [-1, 1].
         let grid = points.transpose(0, 1).unsqueeze(2) * 2.0 - 1.0;
         let sampled = img.grid_sampler_2d(&grid, 0, 0, false);
         let sampled = sampled.squeeze_dim(-1).permute([2, 0, 1]);
-        embed = embed + sampled.apply(&self.points_pool_project);
+        let pooled = sampled.apply(&self.points_pool_project);
         let flat = points.reshape([-1, 2]);
         let (ex, ey) = self
             .pos_enc
@@ -157,8 +157,9 @@ impl SequenceGeometryEncoder {
         // Explicit sizes: `-1` is ambiguous when there are no points.
         let half = ex.size()[1];
         let enc = Tensor::cat(&[ex.view([n, bs, half]), ey.view([n, bs, half])], -1);
-        embed = embed + enc.apply(&self.points_pos_enc_project);
-        labels.apply(&self.label_embed) + embed
+        let position = enc.apply(&self.points_pos_enc_project);
+        // Upstream's summation order: ((direct + pooled) + position), then label + that.
+        labels.apply(&self.label_embed) + (direct + pooled + position)
     }
 
     /// Boxes: direct projection + ROI-aligned 7x7 features through a 7x7 conv + sine encoding + label.
@@ -166,7 +167,7 @@ impl SequenceGeometryEncoder {
         let (n, bs, _) = boxes.size3().unwrap();
         let d = self.d_model;
         let (_, _, h, w) = img.size4().unwrap();
-        let mut embed = boxes.apply(&self.boxes_direct_project);
+        let direct = boxes.apply(&self.boxes_direct_project);
 
         let scale = Tensor::from_slice(&[w as f32, h as f32, w as f32, h as f32])
             .to_device(boxes.device())
@@ -181,11 +182,10 @@ impl SequenceGeometryEncoder {
         let rois = Tensor::cat(&[batch_index, xyxy], 2).reshape([-1, 5]);
         // torchvision's roi_align passes no gradient to the boxes.
         let pooled = roi_align(img, &rois.detach(), ROI_SIZE);
-        let proj = pooled
+        let pooled = pooled
             .apply(&self.boxes_pool_project)
             .view([bs, n, d])
             .transpose(0, 1);
-        embed = embed + proj;
 
         let flat = boxes.reshape([-1, 4]);
         let enc = self.pos_enc.encode_boxes(
@@ -195,8 +195,8 @@ impl SequenceGeometryEncoder {
             &flat.select(1, 3),
         );
         let enc = enc.view([n, bs, d + 2]);
-        embed = embed + enc.apply(&self.boxes_pos_enc_project);
-        labels.apply(&self.label_embed) + embed
+        let position = enc.apply(&self.boxes_pos_enc_project);
+        labels.apply(&self.label_embed) + (direct + pooled + position)
     }
 
     /// * `img_feats`, `img_pos`: (H·W, B, d) image tokens of the prompt's images and their position encoding;

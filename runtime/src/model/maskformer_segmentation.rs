@@ -90,6 +90,7 @@ impl UniversalSegmentationHead {
     /// * `image_ids` (B,): the image of each query;
     /// * `obj_queries` (B, Q, d): the last decoder layer's queries;
     /// * `encoder_hidden_states` (H·W, B, d) and the prompt (P, B, d) with its mask (B, P).
+    #[allow(clippy::too_many_arguments)] // the inputs of the upstream forward, one by one
     pub fn forward(
         &self,
         backbone_fpn: &[Tensor],
