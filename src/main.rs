@@ -59,6 +59,8 @@ enum Command {
         /// A component name.
         name: Option<String>,
     },
+    /// Run the language server over stdio (diagnostics, hover, go to definition, completion, formatting).
+    Lsp,
 }
 
 fn main() -> ExitCode {
@@ -68,6 +70,16 @@ fn main() -> ExitCode {
         Command::Fmt { files, check } => fmt(&files, check),
         Command::Explain { code } => explain(code.as_deref()),
         Command::Doc { name } => doc(name.as_deref()),
+        Command::Lsp => {
+            let (connection, io_threads) = lsp_server::Connection::stdio();
+            let result = sam3c_lsp::run(&connection, &fsdb::FsDb);
+            drop(connection);
+            let _ = io_threads.join();
+            match result {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => usage_error(&format!("language server: {e}")),
+            }
+        }
     }
 }
 

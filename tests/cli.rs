@@ -145,3 +145,38 @@ fn explain_and_doc_print_their_pages() {
         .unwrap()
         .contains("did you mean `random_resize`?"));
 }
+
+#[test]
+fn the_language_server_speaks_lsp_over_stdio() {
+    use std::io::Write;
+    let frame = |v: serde_json::Value| {
+        let body = v.to_string();
+        format!("Content-Length: {}\r\n\r\n{body}", body.len())
+    };
+    let input = [
+        frame(serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"capabilities": {}}})),
+        frame(serde_json::json!({"jsonrpc": "2.0", "method": "initialized", "params": {}})),
+        frame(serde_json::json!({"jsonrpc": "2.0", "id": 2, "method": "shutdown"})),
+        frame(serde_json::json!({"jsonrpc": "2.0", "method": "exit"})),
+    ]
+    .concat();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sam3c"))
+        .arg("lsp")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("\"documentFormattingProvider\":true") && text.contains("\"id\":2"),
+        "{text}"
+    );
+}

@@ -856,37 +856,48 @@ fn check_resolution(ck: &mut Checker, s: &StageInfo, _file: FileId) {
         }
     }
     let mut seen: Vec<(FileId, Span)> = Vec::new();
+    let mut seen_params: Vec<DeclId> = Vec::new();
     for p in pipes {
         for (res, v) in pipeline_resolutions(&p) {
             if seen.contains(&(v.file, v.span)) || res <= 0.0 {
                 continue;
             }
             seen.push((v.file, v.span));
-            if res % PATCH_SIZE != 0.0 {
-                let below = (res / PATCH_SIZE).floor() * PATCH_SIZE;
-                let above = below + PATCH_SIZE;
-                ck.diags.push(
-                    Diagnostic::new(
-                        Code::E0306,
-                        format!(
-                            "{} is not a multiple of SAM 3's patch size (14)",
-                            format_quantity(res, UnitKind::Pixels)
-                        ),
-                    )
-                    .primary(v.file, v.span, "the model's input size")
-                    .help(format!(
-                        "use {} or {}",
-                        format_quantity(below, UnitKind::Pixels),
-                        format_quantity(above, UnitKind::Pixels)
-                    )),
-                );
-            } else if full && res % (PATCH_SIZE * 24.0) != 0.0 {
-                ck.diags.push(
-                    Diagnostic::new(Code::W0302, format!("{} is not a multiple of 336, SAM 3's attention window (24 patches)", format_quantity(res, UnitKind::Pixels)))
-                        .primary(v.file, v.span, "windows will be padded")
-                        .help("the released model was trained at 1008px; 672px and 1344px keep whole windows"),
-                );
+            // One report per parameter, however many places use it.
+            if let Some(o) = v.origin {
+                if seen_params.contains(&o) {
+                    continue;
+                }
+                seen_params.push(o);
             }
+            let px = |x: f64| format_quantity(x, UnitKind::Pixels);
+            let mut d = if res % PATCH_SIZE != 0.0 {
+                let below = (res / PATCH_SIZE).floor() * PATCH_SIZE;
+                Diagnostic::new(
+                    Code::E0306,
+                    format!("{} is not a multiple of SAM 3's patch size (14)", px(res)),
+                )
+                .primary(v.file, v.span, "the model's input size")
+                .help(format!("use {} or {}", px(below), px(below + PATCH_SIZE)))
+            } else if full && res % (PATCH_SIZE * 24.0) != 0.0 {
+                Diagnostic::new(
+                    Code::W0302,
+                    format!(
+                        "{} is not a multiple of 336, SAM 3's attention window (24 patches)",
+                        px(res)
+                    ),
+                )
+                .primary(v.file, v.span, "windows will be padded")
+                .help(
+                    "the released model was trained at 1008px; 672px and 1344px keep whole windows",
+                )
+            } else {
+                continue;
+            };
+            if let Some((f, sp, msg)) = ck.param_source(&v) {
+                d = d.secondary(f, sp, msg);
+            }
+            ck.diags.push(d);
         }
     }
 }
@@ -922,9 +933,30 @@ fn check_optimizer(ck: &mut Checker, s: &StageInfo, file: FileId) {
     if !ck.checked_optimizers.insert(format!("{key:?}")) {
         return;
     }
-    let params: Vec<ParamInfo> = sam3c_stdlib::arch::model_params(&cfg, video);
-    let lr_scale = s.value.number("lr_scale").unwrap_or(1.0);
-    let (_, issues) = groups::resolve(&adamw, &params, lr_scale);
+    // The issues depend only on the patterns and the model, not on learning rates: a spec with many optimizers
+    // over one recipe resolves it once.
+    let content_key = format!(
+        "{:?}|{:?}|{:?}|{:?}|{}|{}|{video}|{}",
+        adamw.groups.iter().map(|g| &g.patterns).collect::<Vec<_>>(),
+        adamw.no_decay,
+        adamw.freeze,
+        adamw.layer_decay.as_ref().map(|l| (
+            &l.over,
+            l.overrides.iter().map(|o| &o.pattern).collect::<Vec<_>>()
+        )),
+        adamw.lr.is_some(),
+        cfg.image.vit_depth,
+        cfg.image.enable_segmentation,
+    );
+    let issues = match ck.resolved_groups.get(&content_key) {
+        Some(issues) => issues.clone(),
+        None => {
+            let params: Vec<ParamInfo> = sam3c_stdlib::arch::model_params(&cfg, video);
+            let (_, issues) = groups::resolve(&adamw, &params, 1.0);
+            ck.resolved_groups.insert(content_key, issues.clone());
+            issues
+        }
+    };
     let model_val = s.value.get("model").unwrap().clone();
     let model_desc = format!(
         "`{}`{}",

@@ -48,8 +48,10 @@ pub struct Checker<'p> {
     pub out_dir: String,
     /// Pipelines already checked (a pipeline shared by stages is reported once).
     pub checked_pipelines: std::collections::HashSet<DeclId>,
-    /// Optimizer/model pairs already resolved.
+    /// Optimizer/model pairs already reported.
     pub checked_optimizers: std::collections::HashSet<String>,
+    /// Group-resolution issues by optimizer patterns and model (see `checks::check_optimizer`).
+    pub resolved_groups: HashMap<String, Vec<sam3c_stdlib::groups::GroupIssue>>,
 }
 
 /// Where names are looked up.
@@ -74,6 +76,7 @@ impl<'p> Checker<'p> {
             out_dir: "runs".into(),
             checked_pipelines: Default::default(),
             checked_optimizers: Default::default(),
+            resolved_groups: Default::default(),
         }
     }
 
@@ -1817,6 +1820,30 @@ fn respan(e: &mut Expr, span: Span) {
 }
 
 impl Checker<'_> {
+    /// Where a value that came through a parameter was written: the `--set` override, or the parameter's
+    /// declaration. For a secondary label, so that the user sees both the use and the source.
+    pub fn param_source(&self, v: &Val) -> Option<(FileId, Span, String)> {
+        let origin = v.origin?;
+        let decl = self.program.decl(origin);
+        if decl.kind != DeclKind::Param {
+            return None;
+        }
+        if origin.module == self.program.root() {
+            if let Some(o) = self.overrides.get(decl.name()) {
+                return Some((
+                    o.file,
+                    o.expr.span,
+                    format!("`{}` is set here", decl.name()),
+                ));
+            }
+        }
+        Some((
+            self.program.decl_file(origin),
+            decl.ast.value.span,
+            format!("`{}` is declared here", decl.name()),
+        ))
+    }
+
     /// The evaluated declarations (consumes the checker).
     pub fn into_values(self) -> HashMap<DeclId, Val> {
         self.values
