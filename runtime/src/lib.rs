@@ -5,3 +5,4 @@ pub mod data;
 pub mod demo;
 pub mod device;
 pub mod model;
+pub mod text;

@@ -6,7 +6,8 @@ mod common;
 
 use common::{assert_close, cpu_var_store, shared_fixture};
 use sam3c_runtime::model::common::{
-    gen_sineembed_for_position, AxialRope, Mlp, MultiheadAttention, PositionEmbeddingSine,
+    drop_path, gen_sineembed_for_position, AxialRope, Mlp, MultiheadAttention,
+    PositionEmbeddingSine,
 };
 use tch::{Kind, Tensor};
 
@@ -15,7 +16,7 @@ const ORACLE: &str = "sam3_image_oracle.py";
 fn backward(fx: &common::Fixture, outputs: &[&Tensor]) {
     let mut total = Tensor::zeros([], (Kind::Float, tch::Device::Cpu));
     for (i, y) in outputs.iter().enumerate() {
-        total = total + (*y * fx.get(&format!("input.upstream{i}"))).sum(Kind::Float);
+        total = &total + (*y * fx.get(&format!("input.upstream{i}"))).sum(Kind::Float);
     }
     total.backward();
 }
@@ -164,4 +165,25 @@ fn axial_rope_matches_upstream_freqs_cis_and_rotation() {
         &fx.get("output.rep_k"),
         1e-6,
     );
+}
+
+#[test]
+fn drop_path_drops_whole_samples_and_keeps_the_mean() {
+    tch::manual_seed(0);
+    let x = Tensor::ones([4000, 3, 5], (Kind::Float, tch::Device::Cpu));
+    assert_eq!(
+        drop_path(&x, 0.25, false)
+            .sum(Kind::Float)
+            .double_value(&[]),
+        4000.0 * 15.0
+    );
+    let y = drop_path(&x, 0.25, true);
+    // Each sample is either all 0 or all 1/(1-p).
+    let per_sample = y.sum_dim_intlist([1, 2].as_slice(), false, Kind::Float) / 15.0;
+    let kept = per_sample.gt(0.0).to_kind(Kind::Float);
+    let expected = &kept / 0.75;
+    assert!((&per_sample - &expected).abs().max().double_value(&[]) < 1e-6);
+    let frac = kept.mean(Kind::Float).double_value(&[]);
+    assert!((frac - 0.75).abs() < 0.03, "kept fraction {frac}");
+    assert!((y.mean(Kind::Float).double_value(&[]) - 1.0).abs() < 0.05);
 }

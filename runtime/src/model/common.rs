@@ -319,7 +319,7 @@ impl Mlp {
             }
         }
         if self.residual {
-            y = y + x;
+            y = &y + x;
         }
         match &self.out_norm {
             Some(norm) => y.apply(norm),
