@@ -1,3 +1,4 @@
 //! The native runtime: the only crate of sam3c that touches tch.
 
 pub mod device;
+pub mod train;
