@@ -176,6 +176,9 @@ fn detection_case(case: &Value, data: &Tensors) {
         outputs.aux = (0..aux_layers)
             .map(|i| layer(data, &mut leaves, &format!("{p}aux{i}.")))
             .collect();
+        if case["first_stage"].as_bool().unwrap() {
+            outputs.first_stage = Some(layer(data, &mut leaves, &format!("{p}fs.")));
+        }
         outputs.semantic_seg = leaves.take(data, &format!("{p}semantic_seg"));
         outputs.semantic_presence_logit = leaves.take(data, &format!("{p}presence_logit"));
         stages.push(vec![outputs]);
@@ -183,6 +186,9 @@ fn detection_case(case: &Value, data: &Tensors) {
     }
     let losses = loss.forward(&stages, &all_targets).unwrap();
     let keys: Vec<String> = serde_json::from_value(case["keys"].clone()).unwrap();
+    if case["first_stage"].as_bool().unwrap() {
+        assert!(keys.iter().any(|k| k == "loss_giou_fs_o2m"), "{keys:?}");
+    }
     compare(name, &losses, &keys, data, &leaves);
 }
 

@@ -126,8 +126,9 @@ SEMANTIC = {"seg": 20.0, "dice": 30.0, "presence": 1.0, "focal": True, "alpha": 
 
 DETECTION_CASES = [
     # The roboflow / ODinW configuration: boxes and classification, one-to-many queries, two auxiliary layers.
+    # With a first stage (keys `_fs`).
     dict(name="boxes_and_classification", normalization="global", queries=10, aux_layers=2, masks=False,
-         stages=[[3, 1, 0, 2]], config=sam3_config(terms())),
+         first_stage=True, stages=[[3, 1, 0, 2]], config=sam3_config(terms())),
     # Segmentation: masks (also on the one-to-many queries), the semantic criterion with a presence head, weak
     # loss, focal positives, two find stages normalized by their number, the one-to-many matcher on aux layers.
     dict(name="segmentation_two_stages", normalization="local", queries=8, aux_layers=1, masks=True,
@@ -171,7 +172,7 @@ def rectangle_masks(boxes, size):
     return inside_y[:, :, None] & inside_x[:, None, :]
 
 
-def make_stage(prefix, num_boxes, queries, aux_layers, with_masks, leaves, tensors):
+def make_stage(prefix, num_boxes, queries, aux_layers, with_masks, first_stage, leaves, tensors):
     batch, total = len(num_boxes), sum(num_boxes)
     centers = torch.rand(total, 2) * 0.6 + 0.2
     sizes = torch.rand(total, 2) * 0.35 + 0.05
@@ -233,13 +234,15 @@ def make_stage(prefix, num_boxes, queries, aux_layers, with_masks, leaves, tenso
 
     out = layer("main", o2m_masks=True)
     out["aux_outputs"] = [layer(f"aux{i}", o2m_masks=False) for i in range(aux_layers)]
+    if first_stage:
+        out["first_stage"] = layer("fs", o2m_masks=False)
     if with_masks:
         out["semantic_seg"] = leaf("semantic_seg", torch.randn(batch, 1, MASK_SIZE, MASK_SIZE) * 2)
         out["presence_logit"] = leaf("presence_logit", torch.randn(batch, 1) * 2)
     model_matcher = BinaryHungarianMatcherV2(focal=True, cost_class=2.0, cost_bbox=5.0, cost_giou=2.0,
                                              alpha=0.25, gamma=2, stable=False)
     out["indices"] = model_matcher(out, targets)
-    for aux in out["aux_outputs"]:
+    for aux in out["aux_outputs"] + ([out["first_stage"]] if first_stage else []):
         aux["indices"] = model_matcher(aux, targets)
     return out, targets
 
@@ -261,7 +264,8 @@ for seed, case in enumerate(DETECTION_CASES):
     leaves, tensors = {}, {}
     stages, targets = [], []
     for s, num_boxes in enumerate(case["stages"]):
-        out, tgt = make_stage(f"s{s}.", num_boxes, case["queries"], case["aux_layers"], case["masks"], leaves, tensors)
+        out, tgt = make_stage(f"s{s}.", num_boxes, case["queries"], case["aux_layers"], case["masks"],
+                              case.get("first_stage", False), leaves, tensors)
         stages.append([out])
         targets.append(tgt)
     loss = upstream_loss(case["config"], case["normalization"])
@@ -270,7 +274,7 @@ for seed, case in enumerate(DETECTION_CASES):
     tensors.update({f"in.{k}": v.detach() for k, v in leaves.items()})
     save_file({k: v.contiguous() for k, v in tensors.items()}, os.path.join(out_dir, f"{case['name']}.safetensors"))
     cases.append({k: case[k] for k in ["name", "normalization", "queries", "aux_layers", "masks", "stages", "config"]}
-                 | {"kind": "detection", "keys": sorted(losses)})
+                 | {"kind": "detection", "keys": sorted(losses), "first_stage": case.get("first_stage", False)})
 
 for seed, case in enumerate(TRACKER_CASES):
     torch.manual_seed(200 + seed)
