@@ -6,6 +6,10 @@
 //! structs of tensors ([`loss::FindOutputs`], [`loss::FindTargets`], [`loss::TrackerFrameOutputs`]) so that the
 //! model and the training loop can be connected without knowing each other.
 
+// In tch, `a += b` on tensors is an in-place op, which would corrupt values autograd saved for backward; the
+// losses therefore write `a = a + b` on purpose.
+#![allow(clippy::assign_op_pattern)]
+
 pub mod amp;
 pub mod box_ops;
 mod error;

@@ -71,7 +71,7 @@ impl AdamWConfig {
                 )));
             }
         }
-        if !(self.eps >= 0.0) {
+        if self.eps.is_nan() || self.eps < 0.0 {
             return Err(TrainError::InvalidConfig(format!(
                 "adamw: eps must be >= 0, got {}",
                 self.eps
@@ -315,7 +315,7 @@ impl AdamW {
         }
         let norms = grads
             .iter()
-            .map(|g| vector_norm(g))
+            .map(vector_norm)
             .collect::<std::result::Result<Vec<_>, _>>()?;
         let device = norms[0].device();
         let norms: Vec<Tensor> = norms.iter().map(|n| n.to_device(device)).collect();
@@ -326,7 +326,7 @@ impl AdamW {
     /// `min(1, max_norm / (norm + 1e-6))`) and returns the norm before clipping. A non-finite norm makes every
     /// gradient non-finite, as in torch; check it with [`crate::train::guard`].
     pub fn clip_grad_norm(&mut self, max_norm: f64) -> Result<f64> {
-        if !(max_norm >= 0.0) {
+        if max_norm.is_nan() || max_norm < 0.0 {
             return Err(TrainError::InvalidConfig(format!(
                 "clip_norm must be >= 0, got {max_norm}"
             )));

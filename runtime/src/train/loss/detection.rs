@@ -51,11 +51,10 @@ pub(crate) fn validate_indices(
         return bad("an index is out of range");
     }
     match &indices.tgt_idx {
-        Some(tgt_idx) => {
-            if tgt_idx.size() != [matches] || !in_range(tgt_idx, packed) {
-                return bad("tgt_idx must have one in-range target per match");
-            }
+        Some(tgt_idx) if tgt_idx.size() != [matches] || !in_range(tgt_idx, packed) => {
+            return bad("tgt_idx must have one in-range target per match");
         }
+        Some(_) => {}
         None if matches != packed => {
             return bad("without tgt_idx there must be exactly one match per target");
         }

@@ -190,7 +190,8 @@ impl FindTargets {
         expect_shape(&is_exhaustive, &[batch], "targets", "is_exhaustive")?;
         expect_device(&object_ids, device, "targets")?;
         expect_device(&is_exhaustive, device, "targets")?;
-        let boxes = boxes.detach();
+        // Targets are fp32 as upstream's collator makes them, whatever the caller passes.
+        let boxes = boxes.detach().to_kind(Kind::Float);
         let boxes_xyxy = box_ops::cxcywh_to_xyxy(&boxes);
         let max_boxes = num_boxes.iter().copied().max().unwrap_or(0);
         let boxes_padded = packed_to_padded(&boxes, num_boxes, max_boxes, 0.0)?;
