@@ -275,17 +275,21 @@ impl AdamW {
                     let _ = param.f_mul_scalar_(1.0 - lr * weight_decay)?;
                 }
                 let _ = state.exp_avg.f_lerp_(&grad, 1.0 - beta1)?;
-                // exp_avg_sq.mul_(β2).addcmul_(g, g, value=1−β2); addcmul computes self + (value·g)·g.
+                // exp_avg_sq.mul_(β2).addcmul_(g, g, value=1−β2). tch's addcmul_ has no `value`; torch's kernel
+                // computes self + (value·g)·g, so scaling the first factor beforehand rounds identically.
                 let _ = state.exp_avg_sq.f_mul_scalar_(beta2)?;
-                let _ = state.exp_avg_sq.f_add_(&(&grad * (1.0 - beta2) * &grad))?;
+                let _ = state
+                    .exp_avg_sq
+                    .f_addcmul_(&(&grad * (1.0 - beta2)), &grad)?;
                 let step = state.step as f64;
                 let bias_correction1 = 1.0 - beta1.powf(step);
                 let bias_correction2 = 1.0 - beta2.powf(step);
                 let step_size = lr / bias_correction1;
                 let bias_correction2_sqrt = bias_correction2.powf(0.5);
-                let denom = state.exp_avg_sq.sqrt() / bias_correction2_sqrt + eps;
-                // param.addcdiv_(exp_avg, denom, value=−step_size) computes self + (value·exp_avg) / denom.
-                let _ = param.f_add_(&(&state.exp_avg * (-step_size) / denom))?;
+                let mut denom = state.exp_avg_sq.sqrt() / bias_correction2_sqrt;
+                let _ = denom.f_add_scalar_(eps)?;
+                // param.addcdiv_(exp_avg, denom, value=−step_size), likewise: self + (value·exp_avg) / denom.
+                let _ = param.f_addcdiv_(&(&state.exp_avg * (-step_size)), &denom)?;
             }
         }
         Ok(())
