@@ -146,6 +146,7 @@ fn detection_case(case: &Value, data: &Tensors) {
     let normalization = match case["normalization"].as_str().unwrap() {
         "global" => Normalization::Global(Arc::new(SingleProcess)),
         "local" => Normalization::Local,
+        "none" => Normalization::None,
         other => panic!("normalization {other}"),
     };
     let loss = Sam3Loss::new(&config, normalization).unwrap();
@@ -172,16 +173,30 @@ fn detection_case(case: &Value, data: &Tensors) {
             let valid = data[&format!("{p}t.is_valid_mask")].copy();
             targets = targets.with_masks(masks.copy(), Some(valid)).unwrap();
         }
-        let mut outputs = FindOutputs::new(layer(data, &mut leaves, &format!("{p}main.")));
-        outputs.aux = (0..aux_layers)
-            .map(|i| layer(data, &mut leaves, &format!("{p}aux{i}.")))
-            .collect();
-        if case["first_stage"].as_bool().unwrap() {
-            outputs.first_stage = Some(layer(data, &mut leaves, &format!("{p}fs.")));
+        if let Some(semantic) = data.get(&format!("{p}t.semantic_masks")) {
+            targets = targets.with_semantic_masks(semantic.copy()).unwrap();
         }
-        outputs.semantic_seg = leaves.take(data, &format!("{p}semantic_seg"));
-        outputs.semantic_presence_logit = leaves.take(data, &format!("{p}presence_logit"));
-        stages.push(vec![outputs]);
+        let steps = case["steps"][s].as_u64().unwrap();
+        let mut step_outputs = Vec::new();
+        for k in 0..steps {
+            // Leaves of later interactive steps carry `k{k}.` after the stage prefix.
+            let q = if k == 0 {
+                p.clone()
+            } else {
+                format!("{p}k{k}.")
+            };
+            let mut outputs = FindOutputs::new(layer(data, &mut leaves, &format!("{q}main.")));
+            outputs.aux = (0..aux_layers)
+                .map(|i| layer(data, &mut leaves, &format!("{q}aux{i}.")))
+                .collect();
+            if case["first_stage"].as_bool().unwrap() {
+                outputs.first_stage = Some(layer(data, &mut leaves, &format!("{q}fs.")));
+            }
+            outputs.semantic_seg = leaves.take(data, &format!("{q}semantic_seg"));
+            outputs.semantic_presence_logit = leaves.take(data, &format!("{q}presence_logit"));
+            step_outputs.push(outputs);
+        }
+        stages.push(step_outputs);
         all_targets.push(targets);
     }
     let losses = loss.forward(&stages, &all_targets).unwrap();

@@ -130,9 +130,10 @@ DETECTION_CASES = [
     dict(name="boxes_and_classification", normalization="global", queries=10, aux_layers=2, masks=False,
          first_stage=True, stages=[[3, 1, 0, 2]], config=sam3_config(terms())),
     # Segmentation: masks (also on the one-to-many queries), the semantic criterion with a presence head, weak
-    # loss, focal positives, two find stages normalized by their number, the one-to-many matcher on aux layers.
+    # loss, focal positives, two find stages normalized by their number (the second with two interactive
+    # steps), the one-to-many matcher on aux layers.
     dict(name="segmentation_two_stages", normalization="local", queries=8, aux_layers=1, masks=True,
-         stages=[[2, 0, 3], [1, 2, 0]],
+         stages=[[2, 0, 3], [1, 2, 0]], steps=[1, 2],
          config=sam3_config(terms(classification={"weak": True, "pos_focal": True, "pos_weight": 5.0},
                                   masks={}),
                             semantic=SEMANTIC, o2m_matcher_on_aux=True, normalize_by_frames=True,
@@ -144,6 +145,12 @@ DETECTION_CASES = [
          config=sam3_config(terms(classification={"use_presence": False, "pad_queries": 2}, masks={}),
                             semantic={**SEMANTIC, "focal": False, "downsample": True, "presence_head": False},
                             o2m={"topk": 2})),
+    # Semantic masks given with the targets (instead of the union of instance masks), BCE with a presence head
+    # whose presence loss is off; no auxiliary layers.
+    dict(name="given_semantic_masks", normalization="none", queries=6, aux_layers=0, masks=True,
+         semantic_masks=True, stages=[[1, 0, 2]],
+         config=sam3_config(terms(masks={"dice": 5.0}),
+                            semantic={**SEMANTIC, "focal": False, "presence_loss": False})),
 ]
 
 TRACKER_CASES = [
@@ -172,7 +179,9 @@ def rectangle_masks(boxes, size):
     return inside_y[:, :, None] & inside_x[:, None, :]
 
 
-def make_stage(prefix, num_boxes, queries, aux_layers, with_masks, first_stage, leaves, tensors):
+def make_stage(prefix, num_boxes, queries, aux_layers, with_masks, first_stage, semantic_masks, steps, leaves,
+               tensors):
+    """Targets of one find stage and the outputs of its `steps` steps (leaves of step k > 0 get `k{k}.`)."""
     batch, total = len(num_boxes), sum(num_boxes)
     centers = torch.rand(total, 2) * 0.6 + 0.2
     sizes = torch.rand(total, 2) * 0.35 + 0.05
@@ -207,10 +216,17 @@ def make_stage(prefix, num_boxes, queries, aux_layers, with_masks, first_stage, 
         targets["masks"], targets["is_valid_mask"] = masks, is_valid
         tensors[f"{prefix}t.masks"] = masks
         tensors[f"{prefix}t.is_valid_mask"] = is_valid
+    if semantic_masks:
+        semantic = torch.rand(batch, TARGET_SIZE, TARGET_SIZE) > 0.7
+        semantic[1] = False  # a negative image
+        targets["semantic_masks"] = semantic
+        tensors[f"{prefix}t.semantic_masks"] = semantic
+
+    step_prefix = prefix
 
     def leaf(name, tensor):
         tensor = tensor.detach().clone().requires_grad_(True)
-        leaves[prefix + name] = tensor
+        leaves[step_prefix + name] = tensor
         return tensor
 
     def layer(name, o2m_masks):
@@ -232,19 +248,23 @@ def make_stage(prefix, num_boxes, queries, aux_layers, with_masks, first_stage, 
         out["presence_logit_dec"] = leaf(f"{name}.presence_logit_dec", torch.randn(batch, 1) * 2)
         return out
 
-    out = layer("main", o2m_masks=True)
-    out["aux_outputs"] = [layer(f"aux{i}", o2m_masks=False) for i in range(aux_layers)]
-    if first_stage:
-        out["first_stage"] = layer("fs", o2m_masks=False)
-    if with_masks:
-        out["semantic_seg"] = leaf("semantic_seg", torch.randn(batch, 1, MASK_SIZE, MASK_SIZE) * 2)
-        out["presence_logit"] = leaf("presence_logit", torch.randn(batch, 1) * 2)
     model_matcher = BinaryHungarianMatcherV2(focal=True, cost_class=2.0, cost_bbox=5.0, cost_giou=2.0,
                                              alpha=0.25, gamma=2, stable=False)
-    out["indices"] = model_matcher(out, targets)
-    for aux in out["aux_outputs"] + ([out["first_stage"]] if first_stage else []):
-        aux["indices"] = model_matcher(aux, targets)
-    return out, targets
+    outs = []
+    for k in range(steps):
+        step_prefix = prefix if k == 0 else f"{prefix}k{k}."
+        out = layer("main", o2m_masks=True)
+        out["aux_outputs"] = [layer(f"aux{i}", o2m_masks=False) for i in range(aux_layers)]
+        if first_stage:
+            out["first_stage"] = layer("fs", o2m_masks=False)
+        if with_masks:
+            out["semantic_seg"] = leaf("semantic_seg", torch.randn(batch, 1, MASK_SIZE, MASK_SIZE) * 2)
+            out["presence_logit"] = leaf("presence_logit", torch.randn(batch, 1) * 2)
+        out["indices"] = model_matcher(out, targets)
+        for aux in out["aux_outputs"] + ([out["first_stage"]] if first_stage else []):
+            aux["indices"] = model_matcher(aux, targets)
+        outs.append(out)
+    return outs, targets
 
 
 def record(losses, leaves, tensors):
@@ -263,10 +283,12 @@ for seed, case in enumerate(DETECTION_CASES):
     torch.manual_seed(100 + seed)
     leaves, tensors = {}, {}
     stages, targets = [], []
+    steps = case.get("steps", [1] * len(case["stages"]))
     for s, num_boxes in enumerate(case["stages"]):
-        out, tgt = make_stage(f"s{s}.", num_boxes, case["queries"], case["aux_layers"], case["masks"],
-                              case.get("first_stage", False), leaves, tensors)
-        stages.append([out])
+        outs, tgt = make_stage(f"s{s}.", num_boxes, case["queries"], case["aux_layers"], case["masks"],
+                               case.get("first_stage", False), case.get("semantic_masks", False), steps[s],
+                               leaves, tensors)
+        stages.append(outs)
         targets.append(tgt)
     loss = upstream_loss(case["config"], case["normalization"])
     losses = loss(SAM3Output(stages), targets)
@@ -274,7 +296,8 @@ for seed, case in enumerate(DETECTION_CASES):
     tensors.update({f"in.{k}": v.detach() for k, v in leaves.items()})
     save_file({k: v.contiguous() for k, v in tensors.items()}, os.path.join(out_dir, f"{case['name']}.safetensors"))
     cases.append({k: case[k] for k in ["name", "normalization", "queries", "aux_layers", "masks", "stages", "config"]}
-                 | {"kind": "detection", "keys": sorted(losses), "first_stage": case.get("first_stage", False)})
+                 | {"kind": "detection", "keys": sorted(losses), "first_stage": case.get("first_stage", False),
+                    "steps": steps})
 
 for seed, case in enumerate(TRACKER_CASES):
     torch.manual_seed(200 + seed)
