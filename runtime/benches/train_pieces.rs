@@ -89,7 +89,7 @@ fn config(masks: bool) -> Sam3LossConfig {
     let mut terms = vec![
         serde_json::json!({"Boxes": {"l1": 5.0, "giou": 2.0, "aux": true}}),
         serde_json::json!({"Classification": {"ce": 20.0, "presence": 20.0, "pos_weight": 10.0, "alpha": 0.25,
-            "gamma": 2.0, "use_presence": true, "pad_queries": 200, "weak": false, "pos_focal": false, "aux": true}}),
+            "gamma": 2.0, "use_presence": true, "pad_queries": 200, "pad_scale_pos": 1.0, "weak": false, "pos_focal": false, "aux": true}}),
     ];
     if masks {
         terms.push(serde_json::json!({"Masks": {"focal": 200.0, "dice": 10.0, "alpha": 0.25, "gamma": 2.0, "aux": false}}));

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{oracle_python, run_oracle, TempDir};
+use common::{oracle_python, run_oracle_into, TempDir};
 use sam3c_runtime::train::amp::{autocast, is_enabled, Autocast};
 use sam3c_runtime::train::tensorboard::EventWriter;
 use serde_json::Value;
@@ -85,7 +85,7 @@ fn event_files_read_back_in_tensorboard() {
     assert_ne!(second.path(), path);
     drop(second);
 
-    run_oracle(
+    run_oracle_into(
         &python,
         "train_tensorboard_oracle.py",
         out.path(),

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{oracle_python, run_oracle, TempDir};
+use common::{oracle_python, run_oracle_into, TempDir};
 use sam3c_runtime::train::loss::{
     FindOutputs, FindTargets, LayerOutputs, LossDict, Normalization, QueryPredictions, Sam3Loss,
     SingleProcess, TrackerFrameOutputs, TrackerLossFn, CORE_LOSS_KEY,
@@ -258,7 +258,7 @@ fn losses_and_gradients_agree_with_upstream() {
     };
     tch::set_num_threads(1);
     let dir = TempDir::new("train-losses");
-    run_oracle(&python, "train_loss_oracle.py", dir.path(), &[]);
+    run_oracle_into(&python, "train_loss_oracle.py", dir.path(), &[]);
     let cases: Vec<Value> =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("cases.json")).unwrap())
             .unwrap();
@@ -302,7 +302,7 @@ fn default_config() -> Sam3LossConfig {
         "terms": [
             {"Boxes": {"l1": 5.0, "giou": 2.0, "aux": true}},
             {"Classification": {"ce": 20.0, "presence": 20.0, "pos_weight": 10.0, "alpha": 0.25, "gamma": 2.0,
-             "use_presence": true, "pad_queries": 200, "weak": false, "pos_focal": false, "aux": true}},
+             "use_presence": true, "pad_queries": 200, "pad_scale_pos": 1.0, "weak": false, "pos_focal": false, "aux": true}},
             {"Masks": {"focal": 200.0, "dice": 10.0, "alpha": 0.25, "gamma": 2.0, "aux": false}}
         ],
         "semantic": null,

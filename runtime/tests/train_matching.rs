@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{oracle_python, run_oracle, TempDir};
+use common::{oracle_python, run_oracle_into, TempDir};
 use sam3c_runtime::train::loss::{FindTargets, QueryPredictions};
 use sam3c_runtime::train::matcher::{
     linear_sum_assignment, rows_sorted_by_column, HungarianMatcher, OneToManyMatcher,
@@ -51,7 +51,7 @@ fn matchers_agree_with_upstream_sam3() {
         return;
     };
     let dir = TempDir::new("train-matcher");
-    run_oracle(&python, "train_matcher_oracle.py", dir.path(), &[]);
+    run_oracle_into(&python, "train_matcher_oracle.py", dir.path(), &[]);
     let meta: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("matchers.json")).unwrap())
             .unwrap();

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{oracle_python, run_oracle, TempDir};
+use common::{oracle_python, run_oracle_into, TempDir};
 use sam3c_runtime::train::guard::{check_grad_norm, check_losses};
 use sam3c_runtime::train::loss::LossDict;
 use sam3c_runtime::train::optim::{AdamW, AdamWConfig, GradAccumulation, ParamGroup};
@@ -103,7 +103,7 @@ fn optimizer_and_schedules_match_torch_sam3_and_fvcore() {
     };
     tch::set_num_threads(1);
     let dir = TempDir::new("train-optim");
-    run_oracle(&python, "train_optim_oracle.py", dir.path(), &[]);
+    run_oracle_into(&python, "train_optim_oracle.py", dir.path(), &[]);
     adamw_with_groups_and_clipping_matches_torch_and_resumes_exactly(dir.path());
     schedules_match_sam3_and_fvcore(dir.path());
 }
@@ -448,7 +448,7 @@ fn optimizer_rejects_inconsistent_groups_and_state() {
         "{err}"
     );
     let spec_betas = sam3c_stdlib::components::optim::AdamW {
-        lr: 1e-3,
+        lr: Some(1e-3),
         groups: vec![],
         weight_decay: 0.1,
         no_decay: vec![],

@@ -64,7 +64,8 @@ def upstream_loss(config, normalization):
             fns.append(loss_fns.IABCEMdetr(
                 pos_weight=c["pos_weight"], weight_dict={"loss_ce": c["ce"], "presence_loss": c["presence"]},
                 compute_aux=c["aux"], gamma=c["gamma"], weak_loss=c["weak"], alpha=c["alpha"],
-                pad_n_queries=c["pad_queries"], use_presence=c["use_presence"], pos_focal=c["pos_focal"],
+                pad_n_queries=c["pad_queries"], pad_scale_pos=c["pad_scale_pos"], use_presence=c["use_presence"],
+                pos_focal=c["pos_focal"],
             ))
         elif kind == "Masks":
             fns.append(loss_fns.Masks(
@@ -95,7 +96,7 @@ def terms(boxes=True, classification=None, masks=None):
     if boxes:
         out.append({"Boxes": {"l1": 5.0, "giou": 2.0, "aux": True}})
     c = {"ce": 20.0, "presence": 20.0, "pos_weight": 10.0, "alpha": 0.25, "gamma": 2.0, "use_presence": True,
-         "pad_queries": 200, "weak": False, "pos_focal": False, "aux": True}
+         "pad_queries": 200, "pad_scale_pos": 1.0, "weak": False, "pos_focal": False, "aux": True}
     c.update(classification or {})
     out.append({"Classification": c})
     if masks is not None:
@@ -134,7 +135,8 @@ DETECTION_CASES = [
     # steps), the one-to-many matcher on aux layers.
     dict(name="segmentation_two_stages", normalization="local", queries=8, aux_layers=1, masks=True,
          stages=[[2, 0, 3], [1, 2, 0]], steps=[1, 2],
-         config=sam3_config(terms(classification={"weak": True, "pos_focal": True, "pos_weight": 5.0},
+         config=sam3_config(terms(classification={"weak": True, "pos_focal": True, "pos_weight": 5.0,
+                                                  "pad_scale_pos": 0.5},
                                   masks={}),
                             semantic=SEMANTIC, o2m_matcher_on_aux=True, normalize_by_frames=True,
                             scale_by_batch=False)),

@@ -7,6 +7,7 @@
 
 pub mod image;
 pub mod tracker;
+pub mod video;
 
 use serde::{Deserialize, Serialize};
 
@@ -36,8 +37,37 @@ pub enum ModuleKind {
     LayerNorm,
     GroupNorm,
     Embedding,
+    /// `torch.nn.MultiheadAttention` itself: owns `in_proj_weight` / `in_proj_bias`.
+    MultiheadAttention,
+    /// sam3's `MultiheadAttentionWrapper` subclass of it (upstream matches module classes by exact type).
+    MultiheadAttentionWrapper,
+    /// The `out_proj` of a multi-head attention (`NonDynamicallyQuantizableLinear`, not a plain `Linear` to
+    /// upstream's exact-type matching).
+    AttentionOutProj,
     /// A bare `nn.Parameter` or buffer on a composite module (pos_embed, query_embed, ...).
     Other,
+}
+
+impl ModuleKind {
+    /// The Python class upstream's `module_cls_names` would name (exact type).
+    pub fn upstream_class(self) -> &'static str {
+        match self {
+            ModuleKind::Linear => "torch.nn.Linear",
+            ModuleKind::Conv2d => "torch.nn.Conv2d",
+            ModuleKind::ConvTranspose2d => "torch.nn.ConvTranspose2d",
+            ModuleKind::LayerNorm => "torch.nn.LayerNorm",
+            ModuleKind::GroupNorm => "torch.nn.GroupNorm",
+            ModuleKind::Embedding => "torch.nn.Embedding",
+            ModuleKind::MultiheadAttention => "torch.nn.MultiheadAttention",
+            ModuleKind::MultiheadAttentionWrapper => {
+                "sam3.model.model_misc.MultiheadAttentionWrapper"
+            }
+            ModuleKind::AttentionOutProj => {
+                "torch.nn.modules.linear.NonDynamicallyQuantizableLinear"
+            }
+            ModuleKind::Other => "(composite module)",
+        }
+    }
 }
 
 /// One entry of a model's state dict.
@@ -79,5 +109,16 @@ impl Sam3Config {
             image: image::ImageConfig::tiny(),
             tracker: tracker::TrackerConfig::tiny(),
         }
+    }
+}
+
+/// The state-dict entries of a model: the image model (`detector` layout not applied), or the video model
+/// (`detector.*` + the SAM 2 neck copy + `tracker.*`).
+pub fn model_params(cfg: &Sam3Config, video: bool) -> Vec<ParamInfo> {
+    let image = image::image_params(&cfg.image);
+    if video {
+        video::video_params_from_image(&image, &cfg.tracker)
+    } else {
+        image
     }
 }

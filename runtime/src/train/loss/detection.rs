@@ -114,6 +114,8 @@ pub struct ClassificationLoss {
     pub use_presence: bool,
     /// Normalize as if there were this many queries when the model has fewer; `None`: plain mean.
     pub pad_n_queries: Option<i64>,
+    /// Scale of the positive loss when the model has fewer queries than `pad_n_queries`.
+    pub pad_scale_pos: f64,
     /// Mask the negatives of non-exhaustively annotated find queries (`weak_loss`).
     pub weak_loss: bool,
     /// Focal loss (α 0.5) instead of BCE on positives.
@@ -133,6 +135,7 @@ impl ClassificationLoss {
             gamma: config.gamma,
             use_presence: config.use_presence,
             pad_n_queries: Some(i64::from(config.pad_queries)),
+            pad_scale_pos: config.pad_scale_pos,
             weak_loss: config.weak,
             pos_focal: config.pos_focal,
             compute_aux: config.aux,
@@ -179,7 +182,10 @@ impl ClassificationLoss {
             )?
         };
         let mut loss_bce = positive_loss * &target_classes * self.pos_weight;
-        // pad_scale_pos is 1.0 in every upstream configuration, so padding does not rescale positives here.
+        let queries = loss_bce.size()[1];
+        if matches!(self.pad_n_queries, Some(pad) if queries < pad) {
+            loss_bce = loss_bce * self.pad_scale_pos;
+        }
         let negative_loss = src_logits.f_binary_cross_entropy_with_logits::<Tensor>(
             &target_classes,
             None,
@@ -224,7 +230,7 @@ impl ClassificationLoss {
             }
         }
 
-        let (batch, queries) = (loss_bce.size()[0], loss_bce.size()[1]);
+        let batch = loss_bce.size()[0];
         let loss_ce = if self.weak_loss {
             let not_exhaustive = targets
                 .is_exhaustive()
