@@ -3,17 +3,8 @@
 
 use tch::Tensor;
 
-/// `(cx, cy, w, h)` to `(x0, y0, x1, y1)` along the last dimension.
-pub fn cxcywh_to_xyxy(boxes: &Tensor) -> Tensor {
-    let parts = boxes.unbind(-1);
-    let (cx, cy, w, h) = (&parts[0], &parts[1], &parts[2], &parts[3]);
-    let half_w = w * 0.5;
-    let half_h = h * 0.5;
-    Tensor::stack(
-        &[cx - &half_w, cy - &half_h, cx + &half_w, cy + &half_h],
-        -1,
-    )
-}
+/// `(cx, cy, w, h)` to `(x0, y0, x1, y1)` along the last dimension (the model's conversion, shared).
+pub use crate::model::common::box_cxcywh_to_xyxy as cxcywh_to_xyxy;
 
 /// Areas of `(..., 4)` xyxy boxes.
 pub fn box_area(boxes: &Tensor) -> Tensor {
