@@ -105,13 +105,26 @@ fn config(masks: bool) -> Sam3LossConfig {
 
 fn main() {
     tch::manual_seed(0);
-    println!("torch threads: {}", tch::get_num_threads());
+    if let Some(threads) = std::env::var("SAM3C_BENCH_THREADS")
+        .ok()
+        .and_then(|t| t.parse().ok())
+    {
+        tch::set_num_threads(threads);
+    }
+    println!(
+        "torch threads: {} (SAM3C_BENCH_THREADS sets them)",
+        tch::get_num_threads()
+    );
 
     let num_boxes: Vec<i64> = (0..16).map(|b| (b * 7) % 21).collect();
     let t = targets(&num_boxes, None);
     let mut leaves = Vec::new();
     let p = predictions(16, None, &mut leaves);
     let matcher = HungarianMatcher::sam3_model();
+    let ms = median_ms(20, || {
+        matcher.cost_matrix(&p, &t).unwrap();
+    });
+    println!("hungarian cost matrix alone: {ms:.2} ms");
     let ms = median_ms(20, || {
         matcher.matches(&p, &t).unwrap();
     });
