@@ -428,3 +428,33 @@ fn tracker_all_outputs_mode_averages_the_multimask_losses() {
     let one = loss.forward(&[single], &targets, None).unwrap();
     assert!(one["loss_mask"].double_value(&[]) > 0.0);
 }
+
+#[test]
+fn bf16_predictions_under_autocast_are_scored_in_fp32() {
+    let mut config = default_config();
+    config.terms.pop();
+    let loss = Sam3Loss::new(&config, Normalization::Local).unwrap();
+    let outputs = cpu_outputs(6);
+    // The same values in fp32 and in bf16 (rounding to bf16 first, so both hold identical numbers).
+    let round = |t: &Tensor| t.to_kind(Kind::BFloat16);
+    let fp32 = FindOutputs::new(LayerOutputs::new(QueryPredictions::new(
+        round(&outputs.main.o2o.pred_logits).to_kind(Kind::Float),
+        round(&outputs.main.o2o.pred_boxes).to_kind(Kind::Float),
+    )));
+    let bf16 = FindOutputs::new(LayerOutputs::new(QueryPredictions::new(
+        round(&outputs.main.o2o.pred_logits),
+        round(&outputs.main.o2o.pred_boxes),
+    )));
+    let reference = loss.forward(&[vec![fp32]], &[cpu_targets()]).unwrap();
+    let _autocast =
+        sam3c_runtime::train::amp::Autocast::enter(Device::Cpu, Kind::BFloat16).unwrap();
+    let mixed = loss.forward(&[vec![bf16]], &[cpu_targets()]).unwrap();
+    for (key, value) in &reference {
+        assert_eq!(mixed[key].kind(), Kind::Float, "{key}");
+        assert_eq!(
+            mixed[key].double_value(&[]),
+            value.double_value(&[]),
+            "{key} differs between fp32 and bf16 inputs"
+        );
+    }
+}

@@ -88,7 +88,7 @@ impl BoxesLoss {
         num_boxes: &Tensor,
     ) -> Result<LossDict> {
         let src_boxes = gather_predictions(&out.pred_boxes.to_kind(Kind::Float), indices)?;
-        let src_boxes_xyxy = gather_predictions(&out.boxes_xyxy().to_kind(Kind::Float), indices)?;
+        let src_boxes_xyxy = gather_predictions(&out.boxes_xyxy(), indices)?;
         let target_boxes = gather_targets(targets.boxes(), indices)?;
         let target_boxes_xyxy = gather_targets(targets.boxes_xyxy(), indices)?;
         let loss_bbox = src_boxes.f_l1_loss(&target_boxes, Reduction::None)?;
@@ -159,8 +159,7 @@ impl ClassificationLoss {
             let mut target_classes = src_logits.zeros_like().to_kind(Kind::Float);
             let ones = Tensor::ones([1], (Kind::Float, src_logits.device()));
             let _ = target_classes.f_index_put_(&matched, &ones, false)?;
-            let src_boxes_xyxy =
-                gather_predictions(&out.boxes_xyxy().to_kind(Kind::Float), indices)?;
+            let src_boxes_xyxy = gather_predictions(&out.boxes_xyxy(), indices)?;
             let target_boxes_xyxy = gather_targets(targets.boxes_xyxy(), indices)?;
             let iou = diag_box_iou(&src_boxes_xyxy, &target_boxes_xyxy);
             let soft = prob.f_index(&matched)?.pow_tensor_scalar(self.alpha)

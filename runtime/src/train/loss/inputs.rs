@@ -41,10 +41,11 @@ impl QueryPredictions {
         (size[0], size[1])
     }
 
+    /// The xyxy boxes in fp32 (converted before any arithmetic, so that bf16 outputs are scored in fp32).
     pub(crate) fn boxes_xyxy(&self) -> Tensor {
         match &self.pred_boxes_xyxy {
-            Some(xyxy) => xyxy.shallow_clone(),
-            None => box_ops::cxcywh_to_xyxy(&self.pred_boxes),
+            Some(xyxy) => xyxy.to_kind(Kind::Float),
+            None => box_ops::cxcywh_to_xyxy(&self.pred_boxes.to_kind(Kind::Float)),
         }
     }
 
