@@ -122,7 +122,7 @@ fn main() {
     let p = predictions(16, None, &mut leaves);
     let matcher = HungarianMatcher::sam3_model();
     let ms = median_ms(20, || {
-        matcher.cost_matrix(&p, &t).unwrap();
+        let _ = matcher.cost_matrix(&p, &t).unwrap();
     });
     println!("hungarian cost matrix alone: {ms:.2} ms");
     let ms = median_ms(20, || {
