@@ -49,19 +49,13 @@ impl CheckedSpec {
         let root = self.program.root();
         for id in self.program.decl_ids(root) {
             let decl = self.program.decl(id);
-            let Some(v) = self.values.get(&id) else {
-                continue;
-            };
+            let Some(v) = self.values.get(&id) else { continue };
             let header = match decl.kind {
                 DeclKind::Experiment | DeclKind::Resources => decl.kind.keyword().to_string(),
                 kind => format!("{} {}", kind.keyword(), decl.name()),
             };
             let _ = write!(out, "{header} = ");
-            let mut p = Printer {
-                program: &self.program,
-                out: &mut out,
-                indent: 0,
-            };
+            let mut p = Printer { program: &self.program, out: &mut out, indent: 0 };
             p.value(v, true);
             out.push_str("\n\n");
         }
@@ -91,12 +85,7 @@ pub fn decl_path(program: &Program, id: DeclId) -> String {
 }
 
 fn module_label(program: &Program, m: ModuleId) -> String {
-    program
-        .files
-        .get(program.module(m).file)
-        .path
-        .display()
-        .to_string()
+    program.files.get(program.module(m).file).path.display().to_string()
 }
 
 struct Printer<'a> {
@@ -190,11 +179,7 @@ impl Printer<'_> {
 }
 
 fn is_simple(v: &Val) -> bool {
-    v.origin.is_some()
-        || !matches!(
-            v.value,
-            Value::Component(_) | Value::List(_) | Value::Record(_)
-        )
+    v.origin.is_some() || !matches!(v.value, Value::Component(_) | Value::List(_) | Value::Record(_))
 }
 
 /// Floats keep a decimal point, and small or large ones use an exponent (`8e-5`).

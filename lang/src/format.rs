@@ -368,15 +368,9 @@ impl Elem<'_> {
 
 /// A record key: bare when it is an identifier, quoted otherwise (`"1" = "boat"`).
 fn key_str(name: &str) -> String {
-    let is_ident = name
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+    let is_ident = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-        && ![
-            "import", "as", "after", "with", "in", "true", "false", "none",
-        ]
-        .contains(&name);
+        && !["import", "as", "after", "with", "in", "true", "false", "none"].contains(&name);
     if is_ident {
         name.to_string()
     } else {
@@ -435,10 +429,7 @@ pub(crate) fn type_str(t: &TypeExpr) -> String {
         TypeExprKind::Optional(inner) => format!("{}?", type_str(inner)),
         TypeExprKind::Union(alts) => alts.iter().map(type_str).collect::<Vec<_>>().join(" | "),
         TypeExprKind::Record(fields) => {
-            let fs: Vec<String> = fields
-                .iter()
-                .map(|(n, t)| format!("{}: {}", key_str(&n.name), type_str(t)))
-                .collect();
+            let fs: Vec<String> = fields.iter().map(|(n, t)| format!("{}: {}", key_str(&n.name), type_str(t))).collect();
             format!("{{ {} }}", fs.join(", "))
         }
         TypeExprKind::Refined { base, range } => {
