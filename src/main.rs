@@ -11,7 +11,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "sam3c", version, about = "A typed experiment language, compiler and training runtime for fine-tuning SAM 3")]
+#[command(
+    name = "sam3c",
+    version,
+    about = "A typed experiment language, compiler and training runtime for fine-tuning SAM 3"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -55,6 +59,8 @@ enum Command {
         /// A component name.
         name: Option<String>,
     },
+    /// Run the language server over stdio (diagnostics, hover, go to definition, completion, formatting).
+    Lsp,
 }
 
 fn main() -> ExitCode {
@@ -64,6 +70,16 @@ fn main() -> ExitCode {
         Command::Fmt { files, check } => fmt(&files, check),
         Command::Explain { code } => explain(code.as_deref()),
         Command::Doc { name } => doc(name.as_deref()),
+        Command::Lsp => {
+            let (connection, io_threads) = lsp_server::Connection::stdio();
+            let result = sam3c_lsp::run(&connection, &fsdb::FsDb);
+            drop(connection);
+            let _ = io_threads.join();
+            match result {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => usage_error(&format!("language server: {e}")),
+            }
+        }
     }
 }
 
@@ -76,7 +92,9 @@ fn parse_sets(set: &[String]) -> Result<Vec<(String, String)>, String> {
     set.iter()
         .map(|s| match s.split_once('=') {
             Some((n, v)) if !n.trim().is_empty() => Ok((n.trim().to_string(), v.to_string())),
-            _ => Err(format!("`--set {s}`: expected NAME=VALUE, e.g. `--set lr_scale=0.05`")),
+            _ => Err(format!(
+                "`--set {s}`: expected NAME=VALUE, e.g. `--set lr_scale=0.05`"
+            )),
         })
         .collect()
 }
@@ -88,7 +106,11 @@ fn usage_error(msg: &str) -> ExitCode {
 
 /// Print diagnostics; returns (errors, warnings).
 fn report(out: &CheckOutput, format: Format) -> (usize, usize) {
-    let errors = out.diagnostics.iter().filter(|d| d.severity() == Severity::Error).count();
+    let errors = out
+        .diagnostics
+        .iter()
+        .filter(|d| d.severity() == Severity::Error)
+        .count();
     let warnings = out.diagnostics.len() - errors;
     match format {
         Format::Json => {
@@ -99,7 +121,10 @@ fn report(out: &CheckOutput, format: Format) -> (usize, usize) {
             }
         }
         Format::Human => {
-            let opts = RenderOptions { color: color_for(&std::io::stderr()), width: terminal_width() };
+            let opts = RenderOptions {
+                color: color_for(&std::io::stderr()),
+                width: terminal_width(),
+            };
             for d in &out.diagnostics {
                 eprint!("{}", diag::render(d, &out.files, opts));
                 eprintln!();
@@ -110,7 +135,10 @@ fn report(out: &CheckOutput, format: Format) -> (usize, usize) {
 }
 
 fn terminal_width() -> usize {
-    std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()).unwrap_or(100)
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(100)
 }
 
 fn plural(n: usize, word: &str) -> String {
@@ -128,19 +156,39 @@ fn check(files: &[PathBuf], set: &[String], format: Format) -> ExitCode {
         if !path.exists() {
             return usage_error(&format!("`{}` does not exist", path.display()));
         }
-        let out = sam3c_compiler::check(&db, path, &CheckOptions { overrides: overrides.clone(), ..Default::default() });
+        let out = sam3c_compiler::check(
+            &db,
+            path,
+            &CheckOptions {
+                overrides: overrides.clone(),
+                ..Default::default()
+            },
+        );
         let (errors, warnings) = report(&out, format);
         total_errors += errors;
         if format == Format::Human {
             let stages = out.spec.as_ref().map(|s| s.stages.len()).unwrap_or(0);
             if errors > 0 {
-                eprintln!("{}: {}{}", path.display(), plural(errors, "error"), if warnings > 0 { format!(", {}", plural(warnings, "warning")) } else { String::new() });
+                eprintln!(
+                    "{}: {}{}",
+                    path.display(),
+                    plural(errors, "error"),
+                    if warnings > 0 {
+                        format!(", {}", plural(warnings, "warning"))
+                    } else {
+                        String::new()
+                    }
+                );
             } else {
                 eprintln!(
                     "{}: ok ({}{})",
                     path.display(),
                     plural(stages, "stage"),
-                    if warnings > 0 { format!(", {}", plural(warnings, "warning")) } else { String::new() }
+                    if warnings > 0 {
+                        format!(", {}", plural(warnings, "warning"))
+                    } else {
+                        String::new()
+                    }
                 );
             }
         }
@@ -175,7 +223,10 @@ fn fmt(files: &[PathBuf], check_only: bool) -> ExitCode {
                 // Show the syntax errors with their codes, as `check` would.
                 let out = sam3c_compiler::check(&fsdb::FsDb, path, &CheckOptions::default());
                 report(&out, Format::Human);
-                eprintln!("{}: not formatted: fix the syntax errors first", path.display());
+                eprintln!(
+                    "{}: not formatted: fix the syntax errors first",
+                    path.display()
+                );
                 failed = true;
             }
         }
@@ -210,9 +261,10 @@ fn explain(code: Option<&str>) -> ExitCode {
             }
             None => {
                 let all: Vec<&str> = Code::ALL.iter().map(|c| c.as_str()).collect();
-                let hint = sam3c_compiler::suggest::did_you_mean(&s.to_uppercase(), all.iter().copied())
-                    .map(|h| format!("; {h}"))
-                    .unwrap_or_else(|| "; `sam3c explain` lists them".into());
+                let hint =
+                    sam3c_compiler::suggest::did_you_mean(&s.to_uppercase(), all.iter().copied())
+                        .map(|h| format!("; {h}"))
+                        .unwrap_or_else(|| "; `sam3c explain` lists them".into());
                 usage_error(&format!("`{s}` is not a diagnostic code{hint}"))
             }
         },
@@ -231,7 +283,10 @@ fn doc(name: Option<&str>) -> ExitCode {
                 ExitCode::SUCCESS
             }
             None => {
-                let names: Vec<&str> = sam3c_stdlib::components::all().iter().map(|c| c.name).collect();
+                let names: Vec<&str> = sam3c_stdlib::components::all()
+                    .iter()
+                    .map(|c| c.name)
+                    .collect();
                 let hint = sam3c_compiler::suggest::did_you_mean(n, names.iter().copied())
                     .map(|h| format!("; {h}"))
                     .unwrap_or_else(|| "; `sam3c doc` lists every component".into());

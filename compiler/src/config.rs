@@ -15,7 +15,10 @@ pub fn component_json(c: &ComponentValue) -> Json {
 pub fn component_json_in(c: &ComponentValue, program: Option<&Program>) -> Json {
     let mut obj = Map::new();
     for (p, a) in c.sig.params.iter().zip(&c.args) {
-        obj.insert(p.name.to_string(), value_json(&a.val, &Ty::from_desc(&p.ty), program));
+        obj.insert(
+            p.name.to_string(),
+            value_json(&a.val, &Ty::from_desc(&p.ty), program),
+        );
     }
     Json::Object(obj)
 }
@@ -23,7 +26,11 @@ pub fn component_json_in(c: &ComponentValue, program: Option<&Program>) -> Json 
 pub fn value_json(v: &Val, ty: &Ty, program: Option<&Program>) -> Json {
     match ty {
         Ty::Optional(inner) => {
-            return if matches!(v.value, Value::None) { Json::Null } else { value_json(v, inner, program) };
+            return if matches!(v.value, Value::None) {
+                Json::Null
+            } else {
+                value_json(v, inner, program)
+            };
         }
         Ty::Refined(inner, _) => return value_json(v, inner, program),
         Ty::Union(_, alts) => {
@@ -62,7 +69,11 @@ pub fn value_json(v: &Val, ty: &Ty, program: Option<&Program>) -> Json {
             for (k, i) in items {
                 let t = match ty {
                     Ty::Map(of) => (**of).clone(),
-                    Ty::Record(fields) => fields.iter().find(|(n, _)| n == k).map(|(_, t)| t.clone()).unwrap_or(Ty::Any),
+                    Ty::Record(fields) => fields
+                        .iter()
+                        .find(|(n, _)| n == k)
+                        .map(|(_, t)| t.clone())
+                        .unwrap_or(Ty::Any),
                     _ => Ty::Any,
                 };
                 obj.insert(k.clone(), value_json(i, &t, program));

@@ -35,7 +35,10 @@ impl MemoryDb {
 
 impl SourceDb for MemoryDb {
     fn read_text(&self, path: &Path) -> Result<String, String> {
-        self.files.get(&normalize(path)).cloned().ok_or_else(|| "no such file".to_string())
+        self.files
+            .get(&normalize(path))
+            .cloned()
+            .ok_or_else(|| "no such file".to_string())
     }
 
     fn exists(&self, path: &Path) -> bool {
@@ -81,7 +84,11 @@ impl SourceFile {
     pub fn new(path: PathBuf, text: String) -> SourceFile {
         let mut line_starts = vec![0];
         line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
-        SourceFile { path, text, line_starts }
+        SourceFile {
+            path,
+            text,
+            line_starts,
+        }
     }
 
     /// 1-based line and column (in characters) of a byte offset.
@@ -114,11 +121,17 @@ impl Files {
     }
 
     pub fn find(&self, path: &Path) -> Option<FileId> {
-        self.files.iter().position(|f| f.path == path).map(|i| FileId(i as u32))
+        self.files
+            .iter()
+            .position(|f| f.path == path)
+            .map(|i| FileId(i as u32))
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (FileId, &SourceFile)> {
-        self.files.iter().enumerate().map(|(i, f)| (FileId(i as u32), f))
+        self.files
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (FileId(i as u32), f))
     }
 }
 

@@ -24,9 +24,18 @@ const KIND_ORDER: [(Kind, &str); 12] = [
 pub fn catalog() -> String {
     let mut out = String::new();
     let mut kinds: Vec<(Kind, &str)> = KIND_ORDER.to_vec();
-    kinds.extend([(Kind::Stage, "Stages"), (Kind::Evaluation, "Evaluations"), (Kind::Experiment, "Experiment"), (Kind::Resources, "Resources"), (Kind::Cluster, "Clusters")]);
+    kinds.extend([
+        (Kind::Stage, "Stages"),
+        (Kind::Evaluation, "Evaluations"),
+        (Kind::Experiment, "Experiment"),
+        (Kind::Resources, "Resources"),
+        (Kind::Cluster, "Clusters"),
+    ]);
     for (kind, title) in kinds {
-        let items: Vec<&ComponentSig> = components::all().iter().filter(|c| c.kind == kind).collect();
+        let items: Vec<&ComponentSig> = components::all()
+            .iter()
+            .filter(|c| c.kind == kind)
+            .collect();
         if items.is_empty() {
             continue;
         }
@@ -59,7 +68,13 @@ fn domain_words(d: Domain) -> &'static str {
 pub fn component(name: &str) -> Option<String> {
     let c = components::lookup(name)?;
     let mut out = String::new();
-    let _ = writeln!(out, "{}  ({}, for {})", c.name, c.kind.noun(), domain_words(c.domain));
+    let _ = writeln!(
+        out,
+        "{}  ({}, for {})",
+        c.name,
+        c.kind.noun(),
+        domain_words(c.domain)
+    );
     if let Some(u) = c.upstream {
         let _ = writeln!(out, "upstream: {u}");
     }
@@ -86,7 +101,14 @@ pub fn component(name: &str) -> Option<String> {
             if let Some(u) = p.upstream {
                 tags.push(format!("upstream `{u}`"));
             }
-            let _ = writeln!(out, "  {:<width$}  {}   ({})", p.name, ty, tags.join(", "), width = width);
+            let _ = writeln!(
+                out,
+                "  {:<width$}  {}   ({})",
+                p.name,
+                ty,
+                tags.join(", "),
+                width = width
+            );
             let _ = writeln!(out, "{}", wrap(p.doc, 100, "      "));
         }
         out.push('\n');

@@ -90,19 +90,29 @@ impl<'p> Checker<'p> {
         let decl = self.program.decl(id);
         if let Some(pos) = self.in_progress.iter().position(|d| *d == id) {
             let cycle: Vec<DeclId> = self.in_progress[pos..].to_vec();
-            let names: Vec<String> = cycle.iter().map(|d| format!("`{}`", self.program.decl(*d).name())).collect();
+            let names: Vec<String> = cycle
+                .iter()
+                .map(|d| format!("`{}`", self.program.decl(*d).name()))
+                .collect();
             let mut d = Diagnostic::new(Code::E0103, format!("`{}` refers to itself", decl.name()))
                 .primary(file, decl.name_span(), "this declaration depends on itself");
             for other in cycle.iter().skip(1) {
                 let o = self.program.decl(*other);
-                d = d.secondary(self.program.decl_file(*other), o.name_span(), format!("`{}` is part of the cycle", o.name()));
+                d = d.secondary(
+                    self.program.decl_file(*other),
+                    o.name_span(),
+                    format!("`{}` is part of the cycle", o.name()),
+                );
             }
             d = d.note(format!("cycle: {} → `{}`", names.join(" → "), decl.name()));
             self.report(d);
             return Val::error(file, decl.name_span());
         }
         self.in_progress.push(id);
-        let scope = Scope { module: Some(id.module), file };
+        let scope = Scope {
+            module: Some(id.module),
+            file,
+        };
         let value = self.eval_decl(id, scope);
         self.in_progress.pop();
         self.values.insert(id, value.clone());
@@ -114,7 +124,9 @@ impl<'p> Checker<'p> {
         let decl = self.program.decl(id);
         let file = self.program.decl_file(id);
         let domain = match &decl.ast.ty {
-            Some(t) if decl.kind != DeclKind::Param && decl.kind != DeclKind::Let => self.domain_annotation(t, file),
+            Some(t) if decl.kind != DeclKind::Param && decl.kind != DeclKind::Let => {
+                self.domain_annotation(t, file)
+            }
             _ => Domain::Any,
         };
         let kind = |k: Kind| Ty::Kind(k, domain);
@@ -155,25 +167,43 @@ impl<'p> Checker<'p> {
         // A block declaration of a component kind must say which component: `dataset d = coco_images { ... }`.
         if decl.ast.block_form && ty.component_kind().is_some() && !matches!(ty, Ty::Component(_)) {
             let kind = ty.component_kind().unwrap();
-            let names: Vec<&str> = components::all().iter().filter(|c| c.kind == kind).map(|c| c.name).collect();
+            let names: Vec<&str> = components::all()
+                .iter()
+                .filter(|c| c.kind == kind)
+                .map(|c| c.name)
+                .collect();
             self.report(
-                Diagnostic::new(Code::E0200, format!("this {} does not say which {} it is", decl.kind.keyword(), kind.noun()))
-                    .primary(scope.file, decl.ast.value.span, format!("a {} is expected here", kind.noun()))
-                    .help(format!(
-                        "write `{} {} = {} {{ ... }}`; the {}s are: {}",
+                Diagnostic::new(
+                    Code::E0200,
+                    format!(
+                        "this {} does not say which {} it is",
                         decl.kind.keyword(),
-                        decl.name(),
-                        names.first().copied().unwrap_or("..."),
-                        kind.noun(),
-                        names.join(", ")
-                    )),
+                        kind.noun()
+                    ),
+                )
+                .primary(
+                    scope.file,
+                    decl.ast.value.span,
+                    format!("a {} is expected here", kind.noun()),
+                )
+                .help(format!(
+                    "write `{} {} = {} {{ ... }}`; the {}s are: {}",
+                    decl.kind.keyword(),
+                    decl.name(),
+                    names.first().copied().unwrap_or("..."),
+                    kind.noun(),
+                    names.join(", ")
+                )),
             );
             return Val::error(scope.file, decl.ast.value.span);
         }
         // Root parameters may be overridden from the command line.
         if decl.kind == DeclKind::Param && id.module == self.program.root() {
             if let Some(o) = self.overrides.get(decl.name()).cloned() {
-                let scope = Scope { module: Some(id.module), file: o.file };
+                let scope = Scope {
+                    module: Some(id.module),
+                    file: o.file,
+                };
                 return self.param_value(id, scope, &o.expr, &ty);
             }
         }
@@ -187,15 +217,19 @@ impl<'p> Checker<'p> {
 
     /// A parameter's value; `sweep([a, b, ...])` makes it one of several (the selected one is returned).
     fn param_value(&mut self, id: DeclId, scope: Scope, expr: &Expr, ty: &Ty) -> Val {
-        let ExprKind::Call { callee, args, .. } = &expr.kind else { return self.eval(scope, expr, ty) };
+        let ExprKind::Call { callee, args, .. } = &expr.kind else {
+            return self.eval(scope, expr, ty);
+        };
         if !matches!(&callee.kind, ExprKind::Name(n) if n.name == "sweep") {
             return self.eval(scope, expr, ty);
         }
         let items: Vec<&Expr> = match args.as_slice() {
-            [a] if a.name.is_none() && matches!(a.value.kind, ExprKind::List(_)) => match &a.value.kind {
-                ExprKind::List(items) => items.iter().collect(),
-                _ => unreachable!(),
-            },
+            [a] if a.name.is_none() && matches!(a.value.kind, ExprKind::List(_)) => {
+                match &a.value.kind {
+                    ExprKind::List(items) => items.iter().collect(),
+                    _ => unreachable!(),
+                }
+            }
             _ => args.iter().map(|a| &a.value).collect(),
         };
         if items.is_empty() {
@@ -211,7 +245,12 @@ impl<'p> Checker<'p> {
         let stride: usize = self.sweeps.iter().map(|s| s.values.len()).product();
         let choice = (self.sweep_index / stride.max(1)) % values.len();
         let chosen = values[choice].clone();
-        self.sweeps.push(Sweep { decl: id, values, file: scope.file, span: expr.span });
+        self.sweeps.push(Sweep {
+            decl: id,
+            values,
+            file: scope.file,
+            span: expr.span,
+        });
         chosen
     }
 
@@ -239,7 +278,10 @@ impl<'p> Checker<'p> {
         match &t.kind {
             TypeExprKind::Optional(inner) => Ty::Optional(Box::new(self.user_type(inner, file))),
             TypeExprKind::Union(alts) => {
-                let alts = alts.iter().map(|a| (a.span.start.to_string(), self.user_type(a, file))).collect();
+                let alts = alts
+                    .iter()
+                    .map(|a| (a.span.start.to_string(), self.user_type(a, file)))
+                    .collect();
                 Ty::Union("user".into(), alts)
             }
             TypeExprKind::Refined { base, range } => {
@@ -255,18 +297,32 @@ impl<'p> Checker<'p> {
                         _ => None,
                     }
                 };
-                let r = NumRange { lo: bound(&range.lo), hi: bound(&range.hi), inclusive: range.inclusive };
+                let r = NumRange {
+                    lo: bound(&range.lo),
+                    hi: bound(&range.hi),
+                    inclusive: range.inclusive,
+                };
                 if !matches!(base_ty, Ty::Int | Ty::Float | Ty::Quantity(_)) {
                     self.report(
-                        Diagnostic::new(Code::E0200, format!("a range cannot restrict {}", base_ty))
-                            .primary(file, range.span, "ranges apply to numbers"),
+                        Diagnostic::new(
+                            Code::E0200,
+                            format!("a range cannot restrict {}", base_ty),
+                        )
+                        .primary(
+                            file,
+                            range.span,
+                            "ranges apply to numbers",
+                        ),
                     );
                 }
                 Ty::Refined(Box::new(base_ty), r)
             }
-            TypeExprKind::Record(fields) => {
-                Ty::Record(fields.iter().map(|(n, t)| (n.name.clone(), self.user_type(t, file))).collect())
-            }
+            TypeExprKind::Record(fields) => Ty::Record(
+                fields
+                    .iter()
+                    .map(|(n, t)| (n.name.clone(), self.user_type(t, file)))
+                    .collect(),
+            ),
             TypeExprKind::Named { name, args } => {
                 let arg = |this: &mut Self, i: usize| args.get(i).map(|a| this.user_type(a, file));
                 let domain_arg = |this: &mut Self| -> Domain {
@@ -295,12 +351,31 @@ impl<'p> Checker<'p> {
                     "Loss" => Ty::Kind(Kind::Loss, domain_arg(self)),
                     "Checkpoint" => Ty::Union(
                         "Init".into(),
-                        vec![("Stage".into(), Ty::StageRef), ("Checkpoint".into(), Ty::Path)],
+                        vec![
+                            ("Stage".into(), Ty::StageRef),
+                            ("Checkpoint".into(), Ty::Path),
+                        ],
                     ),
                     other => {
                         const NAMES: &[&str] = &[
-                            "Int", "Float", "Bool", "Str", "Path", "Pixels", "Steps", "Epochs", "Duration", "Percent",
-                            "List", "Map", "Dataset", "Pipeline", "Model", "Meter", "Loss", "Checkpoint",
+                            "Int",
+                            "Float",
+                            "Bool",
+                            "Str",
+                            "Path",
+                            "Pixels",
+                            "Steps",
+                            "Epochs",
+                            "Duration",
+                            "Percent",
+                            "List",
+                            "Map",
+                            "Dataset",
+                            "Pipeline",
+                            "Model",
+                            "Meter",
+                            "Loss",
+                            "Checkpoint",
                         ];
                         let mut d = Diagnostic::new(Code::E0100, format!("unknown type `{other}`"))
                             .primary(file, name.span, "not a type");
@@ -324,8 +399,12 @@ impl<'p> Checker<'p> {
                 match &expr.kind {
                     ExprKind::None => return Val::new(Value::None, file, expr.span),
                     // A reference may itself hold `none` (`weights = weights` with `param weights: Path? = none`).
-                    ExprKind::Name(ident) if !self.is_word(inner, &ident.name) => return self.name(scope, ident, ty),
-                    ExprKind::Field { base, field } => return self.field(scope, expr, base, field, ty),
+                    ExprKind::Name(ident) if !self.is_word(inner, &ident.name) => {
+                        return self.name(scope, ident, ty)
+                    }
+                    ExprKind::Field { base, field } => {
+                        return self.field(scope, expr, base, field, ty)
+                    }
                     _ => return self.eval(scope, expr, inner),
                 }
             }
@@ -346,8 +425,11 @@ impl<'p> Checker<'p> {
         if matches!(expr.kind, ExprKind::None) {
             if !matches!(ty, Ty::Any) {
                 self.report(
-                    Diagnostic::new(Code::E0200, format!("expected {}, found `none`", ty.describe()))
-                        .primary(file, expr.span, "this parameter cannot be empty"),
+                    Diagnostic::new(
+                        Code::E0200,
+                        format!("expected {}, found `none`", ty.describe()),
+                    )
+                    .primary(file, expr.span, "this parameter cannot be empty"),
                 );
                 return Val::error(file, expr.span);
             }
@@ -406,8 +488,15 @@ impl<'p> Checker<'p> {
                     Value::Error => Value::Error,
                     ref other => {
                         self.report(
-                            Diagnostic::new(Code::E0200, format!("cannot negate {}", other.describe()))
-                                .primary(file, expr.span, "`-` needs a number"),
+                            Diagnostic::new(
+                                Code::E0200,
+                                format!("cannot negate {}", other.describe()),
+                            )
+                            .primary(
+                                file,
+                                expr.span,
+                                "`-` needs a number",
+                            ),
                         );
                         Value::Error
                     }
@@ -424,7 +513,8 @@ impl<'p> Checker<'p> {
 
     /// Choose the alternative of a union that what was written can be.
     fn pick_alternative(&mut self, scope: Scope, expr: &Expr, alts: &[(String, Ty)]) -> Option<Ty> {
-        let find = |pred: &dyn Fn(&Ty) -> bool| alts.iter().find(|(_, t)| pred(t)).map(|(_, t)| t.clone());
+        let find =
+            |pred: &dyn Fn(&Ty) -> bool| alts.iter().find(|(_, t)| pred(t)).map(|(_, t)| t.clone());
         match &expr.kind {
             ExprKind::Number(n) => {
                 if let Some(u) = &n.unit {
@@ -434,22 +524,32 @@ impl<'p> Checker<'p> {
                     }
                     return find(&|t| matches!(t.base(), Ty::Quantity(_)));
                 }
-                find(&|t| matches!(t.base(), Ty::Int | Ty::Float)).or_else(|| find(&|t| matches!(t.base(), Ty::Quantity(_))))
+                find(&|t| matches!(t.base(), Ty::Int | Ty::Float))
+                    .or_else(|| find(&|t| matches!(t.base(), Ty::Quantity(_))))
             }
             ExprKind::Str(_) => find(&|t| matches!(t.base(), Ty::Str | Ty::Path)),
             ExprKind::Bool(_) => find(&|t| matches!(t.base(), Ty::Bool)),
             ExprKind::List(_) => find(&|t| matches!(t.base(), Ty::List(_))),
-            ExprKind::Record(_) => find(&|t| matches!(t.base(), Ty::Map(_) | Ty::Record(_) | Ty::Component(_))),
+            ExprKind::Record(_) => {
+                find(&|t| matches!(t.base(), Ty::Map(_) | Ty::Record(_) | Ty::Component(_)))
+            }
             ExprKind::Call { callee, .. } => match &callee.kind {
                 ExprKind::Name(n) => find(&|t| t.accepts_component(&n.name)),
                 _ => None,
             },
-            ExprKind::With { base, .. } | ExprKind::Paren(base) => self.pick_alternative(scope, base, alts),
+            ExprKind::With { base, .. } | ExprKind::Paren(base) => {
+                self.pick_alternative(scope, base, alts)
+            }
             ExprKind::Name(n) => {
-                if let Some(t) = find(&|t| matches!(t.base(), Ty::Enum(_, words) if words.contains(&n.name))) {
+                if let Some(t) =
+                    find(&|t| matches!(t.base(), Ty::Enum(_, words) if words.contains(&n.name)))
+                {
                     return Some(t);
                 }
-                match scope.module.and_then(|m| self.program.module(m).bindings.get(&n.name).copied()) {
+                match scope
+                    .module
+                    .and_then(|m| self.program.module(m).bindings.get(&n.name).copied())
+                {
                     Some(Binding::Decl(d)) if self.program.decl(d).kind == DeclKind::Stage => {
                         find(&|t| matches!(t, Ty::StageRef))
                     }
@@ -469,7 +569,9 @@ impl<'p> Checker<'p> {
     }
 
     fn alternative_of_value(&self, v: &Val, alts: &[(String, Ty)]) -> Option<Ty> {
-        alts.iter().find(|(_, t)| fits(&v.value, t)).map(|(_, t)| t.clone())
+        alts.iter()
+            .find(|(_, t)| fits(&v.value, t))
+            .map(|(_, t)| t.clone())
     }
 
     /// Check that an evaluated value fits a type, converting Int to Float and Str to Path; report a mismatch.
@@ -486,30 +588,63 @@ impl<'p> Checker<'p> {
                 format!("expected {}, found {}", want.name(), have.name()),
             )
             .primary(v.file, v.span, format!("this is a {} value", have.name()))
-            .help(format!("a {} value is written like `{}`", want.name(), example(*want))),
-            (Value::Int(_) | Value::Float(_), Ty::Quantity(want)) => {
-                Diagnostic::new(Code::E0201, format!("this number needs a unit: {}", want.name()))
-                    .primary(v.file, v.span, format!("expected {}", ty.describe()))
-                    .help(format!("write the unit after the number, e.g. `{}`", example(*want)))
-            }
-            (Value::Component(c), _) if ty.component_kind().is_some() && ty.component_kind() != Some(c.sig.kind) => {
+            .help(format!(
+                "a {} value is written like `{}`",
+                want.name(),
+                example(*want)
+            )),
+            (Value::Int(_) | Value::Float(_), Ty::Quantity(want)) => Diagnostic::new(
+                Code::E0201,
+                format!("this number needs a unit: {}", want.name()),
+            )
+            .primary(v.file, v.span, format!("expected {}", ty.describe()))
+            .help(format!(
+                "write the unit after the number, e.g. `{}`",
+                example(*want)
+            )),
+            (Value::Component(c), _)
+                if ty.component_kind().is_some() && ty.component_kind() != Some(c.sig.kind) =>
+            {
                 let kind = ty.component_kind().unwrap();
-                let names: Vec<&str> = components::all().iter().filter(|s| s.kind == kind).map(|s| s.name).collect();
-                Diagnostic::new(Code::E0200, format!("expected {}, found {}", ty.describe(), v.value.describe()))
-                    .primary(v.file, v.span, format!("this is a {}", c.sig.kind.noun()))
-                    .help(format!("the {}s are: {}", kind.noun(), names.join(", ")))
+                let names: Vec<&str> = components::all()
+                    .iter()
+                    .filter(|s| s.kind == kind)
+                    .map(|s| s.name)
+                    .collect();
+                Diagnostic::new(
+                    Code::E0200,
+                    format!("expected {}, found {}", ty.describe(), v.value.describe()),
+                )
+                .primary(v.file, v.span, format!("this is a {}", c.sig.kind.noun()))
+                .help(format!("the {}s are: {}", kind.noun(), names.join(", ")))
             }
             (Value::Component(c), Ty::Kind(k, d)) if c.sig.kind == *k => Diagnostic::new(
                 Code::E0305,
-                format!("`{}` is for {} data, but {} data is expected here", c.sig.name, c.sig.domain.name().to_lowercase(), d.name().to_lowercase()),
+                format!(
+                    "`{}` is for {} data, but {} data is expected here",
+                    c.sig.name,
+                    c.sig.domain.name().to_lowercase(),
+                    d.name().to_lowercase()
+                ),
             )
-            .primary(v.file, v.span, format!("works on {} only", c.sig.domain.name().to_lowercase())),
-            _ => Diagnostic::new(Code::E0200, format!("expected {}, found {}", ty.describe(), v.value.describe()))
-                .primary(v.file, v.span, format!("expected {}", ty)),
+            .primary(
+                v.file,
+                v.span,
+                format!("works on {} only", c.sig.domain.name().to_lowercase()),
+            ),
+            _ => Diagnostic::new(
+                Code::E0200,
+                format!("expected {}, found {}", ty.describe(), v.value.describe()),
+            )
+            .primary(v.file, v.span, format!("expected {}", ty)),
         };
         if let Some(origin) = v.origin {
             let decl = self.program.decl(origin);
-            d = d.secondary(self.program.decl_file(origin), decl.name_span(), format!("`{}` is declared here", decl.name()));
+            d = d.secondary(
+                self.program.decl_file(origin),
+                decl.name_span(),
+                format!("`{}` is declared here", decl.name()),
+            );
         }
         self.report(d);
         Val::error(v.file, v.span)
@@ -538,15 +673,21 @@ impl<'p> Checker<'p> {
                     let q = x * factor;
                     if unit.integral() && q.fract() != 0.0 {
                         self.report(
-                            Diagnostic::new(Code::E0200, format!("{} must be a whole number", unit.name()))
-                                .primary(file, span, "has a fraction"),
+                            Diagnostic::new(
+                                Code::E0200,
+                                format!("{} must be a whole number", unit.name()),
+                            )
+                            .primary(file, span, "has a fraction"),
                         );
                         return Val::error(file, span);
                     }
                     Val::new(Value::Quantity(q, unit), file, span)
                 }
                 None => {
-                    let all: Vec<&str> = UnitKind::ALL.iter().flat_map(|u| u.suffixes().iter().map(|(s, _)| *s)).collect();
+                    let all: Vec<&str> = UnitKind::ALL
+                        .iter()
+                        .flat_map(|u| u.suffixes().iter().map(|(s, _)| *s))
+                        .collect();
                     let expected_unit = match ty.base() {
                         Ty::Quantity(unit) => Some(*unit),
                         _ => None,
@@ -554,7 +695,11 @@ impl<'p> Checker<'p> {
                     let help = match suggest::did_you_mean(&u.name, all.iter().copied()) {
                         Some(s) => s,
                         None => match expected_unit {
-                            Some(unit) => format!("a {} value is written like `{}`", unit.name(), example(unit)),
+                            Some(unit) => format!(
+                                "a {} value is written like `{}`",
+                                unit.name(),
+                                example(unit)
+                            ),
                             None => format!("the units are: {}", all.join(", ")),
                         },
                     };
@@ -578,10 +723,19 @@ impl<'p> Checker<'p> {
 
     fn interpolate(&mut self, scope: Scope, path: &[Ident]) -> Option<String> {
         let first = path.first()?;
-        let mut expr = Expr { kind: ExprKind::Name(first.clone()), span: first.span };
+        let mut expr = Expr {
+            kind: ExprKind::Name(first.clone()),
+            span: first.span,
+        };
         for seg in &path[1..] {
             let span = expr.span.to(seg.span);
-            expr = Expr { kind: ExprKind::Field { base: Box::new(expr), field: seg.clone() }, span };
+            expr = Expr {
+                kind: ExprKind::Field {
+                    base: Box::new(expr),
+                    field: seg.clone(),
+                },
+                span,
+            };
         }
         let v = self.eval(scope, &expr, &Ty::Any);
         match &v.value {
@@ -594,8 +748,15 @@ impl<'p> Checker<'p> {
             Value::Error => None,
             other => {
                 self.report(
-                    Diagnostic::new(Code::E0200, format!("cannot put {} into a string", other.describe()))
-                        .primary(scope.file, expr.span, "only text, paths and numbers can be interpolated"),
+                    Diagnostic::new(
+                        Code::E0200,
+                        format!("cannot put {} into a string", other.describe()),
+                    )
+                    .primary(
+                        scope.file,
+                        expr.span,
+                        "only text, paths and numbers can be interpolated",
+                    ),
                 );
                 None
             }
@@ -610,11 +771,18 @@ impl<'p> Checker<'p> {
                 return Val::new(Value::Word(ident.name.clone()), file, ident.span);
             }
         }
-        let binding = scope.module.and_then(|m| self.program.module(m).bindings.get(&ident.name).copied());
+        let binding = scope
+            .module
+            .and_then(|m| self.program.module(m).bindings.get(&ident.name).copied());
         match binding {
             Some(Binding::Decl(d)) => {
                 if self.program.decl(d).kind == DeclKind::Stage {
-                    let v = Val { value: Value::Stage(d), file, span: ident.span, origin: Some(d) };
+                    let v = Val {
+                        value: Value::Stage(d),
+                        file,
+                        span: ident.span,
+                        origin: Some(d),
+                    };
                     return self.conform(v, ty);
                 }
                 let mut v = self.decl_value(d);
@@ -625,23 +793,48 @@ impl<'p> Checker<'p> {
             }
             Some(Binding::Module(_)) => {
                 self.report(
-                    Diagnostic::new(Code::E0200, format!("`{}` is an imported file, not a value", ident.name))
-                        .primary(file, ident.span, "an import")
-                        .help(format!("use one of its declarations: `{}.NAME`", ident.name)),
+                    Diagnostic::new(
+                        Code::E0200,
+                        format!("`{}` is an imported file, not a value", ident.name),
+                    )
+                    .primary(file, ident.span, "an import")
+                    .help(format!(
+                        "use one of its declarations: `{}.NAME`",
+                        ident.name
+                    )),
                 );
                 Val::error(file, ident.span)
             }
             None => {
                 if components::lookup(&ident.name).is_some() {
                     // A component without arguments: `filter_crowds`, `decode_masks`.
-                    let callee = Expr { kind: ExprKind::Name(ident.clone()), span: ident.span };
-                    let call = Expr { kind: ExprKind::Call { callee: Box::new(callee.clone()), args: vec![], block: false }, span: ident.span };
+                    let callee = Expr {
+                        kind: ExprKind::Name(ident.clone()),
+                        span: ident.span,
+                    };
+                    let call = Expr {
+                        kind: ExprKind::Call {
+                            callee: Box::new(callee.clone()),
+                            args: vec![],
+                            block: false,
+                        },
+                        span: ident.span,
+                    };
                     return self.call(scope, &call, &callee, &[], ty);
                 }
                 if let Ty::Enum(name, words) = ty.base() {
-                    let mut d = Diagnostic::new(Code::E0210, format!("`{}` is not a {}", ident.name, name_words(name)))
-                        .primary(file, ident.span, format!("expected one of {}", words.join(", ")));
-                    if let Some(s) = suggest::did_you_mean(&ident.name, words.iter().map(|s| s.as_str())) {
+                    let mut d = Diagnostic::new(
+                        Code::E0210,
+                        format!("`{}` is not a {}", ident.name, name_words(name)),
+                    )
+                    .primary(
+                        file,
+                        ident.span,
+                        format!("expected one of {}", words.join(", ")),
+                    );
+                    if let Some(s) =
+                        suggest::did_you_mean(&ident.name, words.iter().map(|s| s.as_str()))
+                    {
                         d = d.help(s);
                     }
                     self.report(d);
@@ -660,20 +853,38 @@ impl<'p> Checker<'p> {
         }
         candidates.extend(components::all().iter().map(|c| c.name.to_string()));
         collect_words(ty, &mut candidates);
-        let mut d = Diagnostic::new(Code::E0100, format!("unknown name `{}`", ident.name))
-            .primary(scope.file, ident.span, "not declared");
+        let mut d = Diagnostic::new(Code::E0100, format!("unknown name `{}`", ident.name)).primary(
+            scope.file,
+            ident.span,
+            "not declared",
+        );
         match suggest::best(&ident.name, candidates.iter().map(|s| s.as_str())) {
             Some(best) => {
                 d = d.help(format!("did you mean `{best}`?"));
-                if let Some(Binding::Decl(decl)) = scope.module.and_then(|m| self.program.module(m).bindings.get(best).copied()) {
+                if let Some(Binding::Decl(decl)) = scope
+                    .module
+                    .and_then(|m| self.program.module(m).bindings.get(best).copied())
+                {
                     let info = self.program.decl(decl);
-                    d = d.secondary(self.program.decl_file(decl), info.name_span(), format!("`{best}` is declared here"));
+                    d = d.secondary(
+                        self.program.decl_file(decl),
+                        info.name_span(),
+                        format!("`{best}` is declared here"),
+                    );
                 }
             }
             None => {
                 if let Some(k) = ty.component_kind() {
-                    let names: Vec<&str> = components::all().iter().filter(|c| c.kind == k).map(|c| c.name).collect();
-                    d = d.help(format!("declare it, or use one of the {}s: {}", k.noun(), names.join(", ")));
+                    let names: Vec<&str> = components::all()
+                        .iter()
+                        .filter(|c| c.kind == k)
+                        .map(|c| c.name)
+                        .collect();
+                    d = d.help(format!(
+                        "declare it, or use one of the {}s: {}",
+                        k.noun(),
+                        names.join(", ")
+                    ));
                 }
             }
         }
@@ -684,12 +895,20 @@ impl<'p> Checker<'p> {
         let file = scope.file;
         // `alias.name`: a declaration of an imported file.
         if let ExprKind::Name(b) = &base.kind {
-            if let Some(Binding::Module(m)) = scope.module.and_then(|mm| self.program.module(mm).bindings.get(&b.name).copied()) {
+            if let Some(Binding::Module(m)) = scope
+                .module
+                .and_then(|mm| self.program.module(mm).bindings.get(&b.name).copied())
+            {
                 let target = self.program.module(m).bindings.get(&field.name).copied();
                 return match target {
                     Some(Binding::Decl(d)) => {
                         if self.program.decl(d).kind == DeclKind::Stage {
-                            let v = Val { value: Value::Stage(d), file, span: expr.span, origin: Some(d) };
+                            let v = Val {
+                                value: Value::Stage(d),
+                                file,
+                                span: expr.span,
+                                origin: Some(d),
+                            };
                             return self.conform(v, ty);
                         }
                         let mut v = self.decl_value(d);
@@ -699,18 +918,33 @@ impl<'p> Checker<'p> {
                         self.conform(v, ty)
                     }
                     _ => {
-                        let names: Vec<String> = self.program.module(m).bindings.keys().cloned().collect();
-                        let path = self.program.files.get(self.program.module(m).file).path.display().to_string();
-                        let mut d = Diagnostic::new(Code::E0105, format!("`{path}` has no declaration `{}`", field.name))
-                            .primary(file, field.span, "not declared there");
-                        d = d.help(match suggest::did_you_mean(&field.name, names.iter().map(|s| s.as_str())) {
-                            Some(s) => s,
-                            None => {
-                                let mut sorted = names.clone();
-                                sorted.sort();
-                                format!("it declares: {}", sorted.join(", "))
-                            }
-                        });
+                        let names: Vec<String> =
+                            self.program.module(m).bindings.keys().cloned().collect();
+                        let path = self
+                            .program
+                            .files
+                            .get(self.program.module(m).file)
+                            .path
+                            .display()
+                            .to_string();
+                        let mut d = Diagnostic::new(
+                            Code::E0105,
+                            format!("`{path}` has no declaration `{}`", field.name),
+                        )
+                        .primary(file, field.span, "not declared there");
+                        d = d.help(
+                            match suggest::did_you_mean(
+                                &field.name,
+                                names.iter().map(|s| s.as_str()),
+                            ) {
+                                Some(s) => s,
+                                None => {
+                                    let mut sorted = names.clone();
+                                    sorted.sort();
+                                    format!("it declares: {}", sorted.join(", "))
+                                }
+                            },
+                        );
                         self.report(d);
                         Val::error(file, expr.span)
                     }
@@ -729,12 +963,17 @@ impl<'p> Checker<'p> {
                 }
                 None => {
                     let names: Vec<&str> = c.sig.params.iter().map(|p| p.name).collect();
-                    let mut d = Diagnostic::new(Code::E0105, format!("`{}` has no field `{}`", c.sig.name, field.name))
-                        .primary(file, field.span, "unknown field");
-                    d = d.help(match suggest::did_you_mean(&field.name, names.iter().copied()) {
-                        Some(s) => s,
-                        None => format!("its fields are: {}", names.join(", ")),
-                    });
+                    let mut d = Diagnostic::new(
+                        Code::E0105,
+                        format!("`{}` has no field `{}`", c.sig.name, field.name),
+                    )
+                    .primary(file, field.span, "unknown field");
+                    d = d.help(
+                        match suggest::did_you_mean(&field.name, names.iter().copied()) {
+                            Some(s) => s,
+                            None => format!("its fields are: {}", names.join(", ")),
+                        },
+                    );
                     self.report(d);
                     return Val::error(file, expr.span);
                 }
@@ -748,8 +987,11 @@ impl<'p> Checker<'p> {
                 }
                 None => {
                     let names: Vec<&str> = fields.iter().map(|(k, _)| k.as_str()).collect();
-                    let mut d = Diagnostic::new(Code::E0105, format!("this record has no field `{}`", field.name))
-                        .primary(file, field.span, "unknown field");
+                    let mut d = Diagnostic::new(
+                        Code::E0105,
+                        format!("this record has no field `{}`", field.name),
+                    )
+                    .primary(file, field.span, "unknown field");
                     if let Some(s) = suggest::did_you_mean(&field.name, names.iter().copied()) {
                         d = d.help(s);
                     }
@@ -760,13 +1002,27 @@ impl<'p> Checker<'p> {
             Value::Stage(stage) => {
                 if field.name == "checkpoint" {
                     let name = self.program.decl(*stage).name().to_string();
-                    let path = format!("{}/{}/checkpoints/final.safetensors", self.out_dir.trim_end_matches('/'), name);
-                    Val { value: Value::Path(path), file, span: expr.span, origin: Some(*stage) }
+                    let path = format!(
+                        "{}/{}/checkpoints/final.safetensors",
+                        self.out_dir.trim_end_matches('/'),
+                        name
+                    );
+                    Val {
+                        value: Value::Path(path),
+                        file,
+                        span: expr.span,
+                        origin: Some(*stage),
+                    }
                 } else {
                     self.report(
-                        Diagnostic::new(Code::E0105, format!("a stage has no field `{}`", field.name))
-                            .primary(file, field.span, "unknown field")
-                            .help("a stage has one output: `checkpoint`, the path of its final weights"),
+                        Diagnostic::new(
+                            Code::E0105,
+                            format!("a stage has no field `{}`", field.name),
+                        )
+                        .primary(file, field.span, "unknown field")
+                        .help(
+                            "a stage has one output: `checkpoint`, the path of its final weights",
+                        ),
                     );
                     return Val::error(file, expr.span);
                 }
@@ -782,7 +1038,14 @@ impl<'p> Checker<'p> {
         self.conform(v, ty)
     }
 
-    fn call(&mut self, scope: Scope, expr: &Expr, callee: &Expr, args: &[sam3c_lang::ast::Arg], ty: &Ty) -> Val {
+    fn call(
+        &mut self,
+        scope: Scope,
+        expr: &Expr,
+        callee: &Expr,
+        args: &[sam3c_lang::ast::Arg],
+        ty: &Ty,
+    ) -> Val {
         let file = scope.file;
         let ExprKind::Name(name) = &callee.kind else {
             self.report(
@@ -794,14 +1057,19 @@ impl<'p> Checker<'p> {
         };
         if name.name == "sweep" {
             self.report(
-                Diagnostic::new(Code::E0200, "`sweep(...)` can only be the value of a `param`")
-                    .primary(file, expr.span, "not a parameter's value")
-                    .help("declare `param NAME: Type = sweep([...])` and use `NAME` here"),
+                Diagnostic::new(
+                    Code::E0200,
+                    "`sweep(...)` can only be the value of a `param`",
+                )
+                .primary(file, expr.span, "not a parameter's value")
+                .help("declare `param NAME: Type = sweep([...])` and use `NAME` here"),
             );
             return Val::error(file, expr.span);
         }
         let Some(sig) = components::lookup(&name.name) else {
-            let is_decl = scope.module.is_some_and(|m| self.program.module(m).bindings.contains_key(&name.name));
+            let is_decl = scope
+                .module
+                .is_some_and(|m| self.program.module(m).bindings.contains_key(&name.name));
             let mut d = Diagnostic::new(Code::E0104, format!("unknown component `{}`", name.name))
                 .primary(file, name.span, "not a component");
             if is_decl {
@@ -811,8 +1079,11 @@ impl<'p> Checker<'p> {
                 ));
             } else {
                 let kind = ty.component_kind();
-                let preferred: Vec<&str> =
-                    components::all().iter().filter(|c| kind.is_none_or(|k| c.kind == k)).map(|c| c.name).collect();
+                let preferred: Vec<&str> = components::all()
+                    .iter()
+                    .filter(|c| kind.is_none_or(|k| c.kind == k))
+                    .map(|c| c.name)
+                    .collect();
                 let all: Vec<&str> = components::all().iter().map(|c| c.name).collect();
                 d = d.help(
                     suggest::did_you_mean(&name.name, preferred.iter().copied())
@@ -826,7 +1097,10 @@ impl<'p> Checker<'p> {
             self.report(d);
             return Val::error(file, expr.span);
         };
-        let given: Vec<(Option<&Ident>, &Expr, Span)> = args.iter().map(|a| (a.name.as_ref(), &a.value, a.span)).collect();
+        let given: Vec<(Option<&Ident>, &Expr, Span)> = args
+            .iter()
+            .map(|a| (a.name.as_ref(), &a.value, a.span))
+            .collect();
         let v = self.instantiate(scope, sig, expr.span, name.span, &given);
         self.conform(v, ty)
     }
@@ -843,7 +1117,13 @@ impl<'p> Checker<'p> {
         let file = scope.file;
         let mut values: Vec<Option<(Val, bool)>> = vec![None; sig.params.len()];
         let mut arg_spans: Vec<Option<Span>> = vec![None; sig.params.len()];
-        let positional: Vec<usize> = sig.params.iter().enumerate().filter(|(_, p)| p.positional).map(|(i, _)| i).collect();
+        let positional: Vec<usize> = sig
+            .params
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.positional)
+            .map(|(i, _)| i)
+            .collect();
         let mut next_positional = 0;
         let mut variadic_items: Vec<Val> = Vec::new();
         let mut variadic_index: Option<usize> = None;
@@ -862,15 +1142,35 @@ impl<'p> Checker<'p> {
                             variadic_items.push(v);
                             continue;
                         }
-                        let named: Vec<&str> = sig.params.iter().filter(|p| !p.positional).map(|p| p.name).collect();
+                        let named: Vec<&str> = sig
+                            .params
+                            .iter()
+                            .filter(|p| !p.positional)
+                            .map(|p| p.name)
+                            .collect();
                         self.report(
-                            Diagnostic::new(Code::E0208, format!("`{}` takes {} positional argument{}", sig.name, positional.len(), if positional.len() == 1 { "" } else { "s" }))
-                                .primary(file, *arg_span, "one too many")
-                                .help(if named.is_empty() {
-                                    "remove it".to_string()
-                                } else {
-                                    format!("name the argument: {}", named.iter().map(|n| format!("`{n} = ...`")).collect::<Vec<_>>().join(", "))
-                                }),
+                            Diagnostic::new(
+                                Code::E0208,
+                                format!(
+                                    "`{}` takes {} positional argument{}",
+                                    sig.name,
+                                    positional.len(),
+                                    if positional.len() == 1 { "" } else { "s" }
+                                ),
+                            )
+                            .primary(file, *arg_span, "one too many")
+                            .help(if named.is_empty() {
+                                "remove it".to_string()
+                            } else {
+                                format!(
+                                    "name the argument: {}",
+                                    named
+                                        .iter()
+                                        .map(|n| format!("`{n} = ...`"))
+                                        .collect::<Vec<_>>()
+                                        .join(", ")
+                                )
+                            }),
                         );
                         ok = false;
                         continue;
@@ -893,12 +1193,17 @@ impl<'p> Checker<'p> {
                     Some(i) => i,
                     None => {
                         let names: Vec<&str> = sig.params.iter().map(|p| p.name).collect();
-                        let mut d = Diagnostic::new(Code::E0206, format!("`{}` has no parameter `{}`", sig.name, n.name))
-                            .primary(file, n.span, "unknown parameter");
-                        d = d.help(match suggest::did_you_mean(&n.name, names.iter().copied()) {
-                            Some(s) => s,
-                            None => format!("its parameters are: {}", names.join(", ")),
-                        });
+                        let mut d = Diagnostic::new(
+                            Code::E0206,
+                            format!("`{}` has no parameter `{}`", sig.name, n.name),
+                        )
+                        .primary(file, n.span, "unknown parameter");
+                        d = d.help(
+                            match suggest::did_you_mean(&n.name, names.iter().copied()) {
+                                Some(s) => s,
+                                None => format!("its parameters are: {}", names.join(", ")),
+                            },
+                        );
                         self.report(d);
                         ok = false;
                         continue;
@@ -907,9 +1212,12 @@ impl<'p> Checker<'p> {
             };
             if let Some(prev) = arg_spans[index] {
                 self.report(
-                    Diagnostic::new(Code::E0207, format!("`{}` is given twice", sig.params[index].name))
-                        .primary(file, *arg_span, "given again here")
-                        .secondary(file, prev, "first given here"),
+                    Diagnostic::new(
+                        Code::E0207,
+                        format!("`{}` is given twice", sig.params[index].name),
+                    )
+                    .primary(file, *arg_span, "given again here")
+                    .secondary(file, prev, "first given here"),
                 );
                 ok = false;
                 continue;
@@ -930,7 +1238,14 @@ impl<'p> Checker<'p> {
             values[index] = Some((v, true));
         }
         if let Some(vi) = variadic_index {
-            values[vi] = Some((Val::new(Value::List(variadic_items), file, arg_spans[vi].unwrap_or(span)), true));
+            values[vi] = Some((
+                Val::new(
+                    Value::List(variadic_items),
+                    file,
+                    arg_spans[vi].unwrap_or(span),
+                ),
+                true,
+            ));
         }
         let mut missing = Vec::new();
         for (i, p) in sig.params.iter().enumerate() {
@@ -947,11 +1262,23 @@ impl<'p> Checker<'p> {
         }
         if !missing.is_empty() {
             let names: Vec<String> = missing.iter().map(|p| format!("`{}`", p.name)).collect();
-            let listing: Vec<String> = missing.iter().map(|p| format!("{} ({}): {}", p.name, Ty::from_desc(&p.ty), p.doc)).collect();
+            let listing: Vec<String> = missing
+                .iter()
+                .map(|p| format!("{} ({}): {}", p.name, Ty::from_desc(&p.ty), p.doc))
+                .collect();
             self.report(
                 Diagnostic::new(
                     Code::E0205,
-                    format!("`{}` is missing {} {}", sig.name, if missing.len() == 1 { "parameter" } else { "parameters" }, names.join(", ")),
+                    format!(
+                        "`{}` is missing {} {}",
+                        sig.name,
+                        if missing.len() == 1 {
+                            "parameter"
+                        } else {
+                            "parameters"
+                        },
+                        names.join(", ")
+                    ),
                 )
                 .primary(file, name_span, format!("needs {}", names.join(", ")))
                 .help(listing.join("\n")),
@@ -966,10 +1293,18 @@ impl<'p> Checker<'p> {
             .zip(values)
             .map(|(p, v)| {
                 let (val, explicit) = v.expect("filled above");
-                ArgValue { name: p.name, val, explicit }
+                ArgValue {
+                    name: p.name,
+                    val,
+                    explicit,
+                }
             })
             .collect();
-        Val::new(Value::Component(Rc::new(ComponentValue { sig, args })), file, span)
+        Val::new(
+            Value::Component(Rc::new(ComponentValue { sig, args })),
+            file,
+            span,
+        )
     }
 
     /// The stage a name (or `alias.name`) refers to, if it is one.
@@ -978,9 +1313,13 @@ impl<'p> Checker<'p> {
         let binding = match &e.kind {
             ExprKind::Name(n) => self.program.module(module).bindings.get(&n.name).copied(),
             ExprKind::Field { base, field } => match &base.kind {
-                ExprKind::Name(b) if field.name == "checkpoint" => self.program.module(module).bindings.get(&b.name).copied(),
+                ExprKind::Name(b) if field.name == "checkpoint" => {
+                    self.program.module(module).bindings.get(&b.name).copied()
+                }
                 ExprKind::Name(b) => match self.program.module(module).bindings.get(&b.name) {
-                    Some(Binding::Module(m)) => self.program.module(*m).bindings.get(&field.name).copied(),
+                    Some(Binding::Module(m)) => {
+                        self.program.module(*m).bindings.get(&field.name).copied()
+                    }
                     _ => None,
                 },
                 _ => None,
@@ -1010,7 +1349,14 @@ impl<'p> Checker<'p> {
     }
 
     /// A catalog default, evaluated where the component was written (so its span points there).
-    fn default_value(&mut self, sig: &'static ComponentSig, i: usize, text: &'static str, file: FileId, span: Span) -> Val {
+    fn default_value(
+        &mut self,
+        sig: &'static ComponentSig,
+        i: usize,
+        text: &'static str,
+        file: FileId,
+        span: Span,
+    ) -> Val {
         let key = (sig.name, sig.params[i].name);
         let expr = self
             .defaults
@@ -1032,8 +1378,14 @@ impl<'p> Checker<'p> {
             // A record where one component is expected gives its arguments: `stage s { ... }`, `{ pattern = ... }`.
             Ty::Component(name) => {
                 let sig = components::lookup(name).expect("catalog component");
-                let given: Vec<(Option<&Ident>, &Expr, Span)> = fields.iter().map(|f| (Some(&f.name), &f.value, f.span)).collect();
-                let name_span = Span { start: expr.span.start, end: expr.span.start + 1 };
+                let given: Vec<(Option<&Ident>, &Expr, Span)> = fields
+                    .iter()
+                    .map(|f| (Some(&f.name), &f.value, f.span))
+                    .collect();
+                let name_span = Span {
+                    start: expr.span.start,
+                    end: expr.span.start + 1,
+                };
                 self.instantiate(scope, sig, expr.span, name_span, &given)
             }
             Ty::Map(of) => {
@@ -1043,7 +1395,9 @@ impl<'p> Checker<'p> {
             }
             Ty::Record(spec) => {
                 let spec = spec.clone();
-                let mut vals = self.record_fields(scope, fields, |n| spec.iter().find(|(k, _)| k == n).map(|(_, t)| t.clone()));
+                let mut vals = self.record_fields(scope, fields, |n| {
+                    spec.iter().find(|(k, _)| k == n).map(|(_, t)| t.clone())
+                });
                 // Missing optional fields are `none`; missing required ones are errors.
                 let mut missing = Vec::new();
                 for (name, t) in &spec {
@@ -1051,14 +1405,23 @@ impl<'p> Checker<'p> {
                         continue;
                     }
                     match t {
-                        Ty::Optional(_) => vals.push((name.clone(), Val::new(Value::None, file, expr.span))),
+                        Ty::Optional(_) => {
+                            vals.push((name.clone(), Val::new(Value::None, file, expr.span)))
+                        }
                         _ => missing.push(format!("`{name}`")),
                     }
                 }
                 if !missing.is_empty() {
                     self.report(
-                        Diagnostic::new(Code::E0205, format!("this record is missing {}", missing.join(", ")))
-                            .primary(file, expr.span, format!("expected {}", ty)),
+                        Diagnostic::new(
+                            Code::E0205,
+                            format!("this record is missing {}", missing.join(", ")),
+                        )
+                        .primary(
+                            file,
+                            expr.span,
+                            format!("expected {}", ty),
+                        ),
                     );
                     return Val::error(file, expr.span);
                 }
@@ -1076,7 +1439,12 @@ impl<'p> Checker<'p> {
         }
     }
 
-    fn record_fields(&mut self, scope: Scope, fields: &[Field], ty_of: impl Fn(&str) -> Option<Ty>) -> Vec<(String, Val)> {
+    fn record_fields(
+        &mut self,
+        scope: Scope,
+        fields: &[Field],
+        ty_of: impl Fn(&str) -> Option<Ty>,
+    ) -> Vec<(String, Val)> {
         let mut out: Vec<(String, Val)> = Vec::new();
         let mut seen: HashMap<&str, Span> = HashMap::new();
         for f in fields {
@@ -1091,7 +1459,8 @@ impl<'p> Checker<'p> {
             seen.insert(&f.name.name, f.name.span);
             let Some(t) = ty_of(&f.name.name) else {
                 self.report(
-                    Diagnostic::new(Code::E0206, format!("unknown field `{}`", f.name.name)).primary(scope.file, f.name.span, "not a field of this record"),
+                    Diagnostic::new(Code::E0206, format!("unknown field `{}`", f.name.name))
+                        .primary(scope.file, f.name.span, "not a field of this record"),
                 );
                 continue;
             };
@@ -1113,24 +1482,36 @@ impl<'p> Checker<'p> {
                 for f in fields {
                     let Some(i) = new.args.iter().position(|a| a.name == f.name.name) else {
                         let names: Vec<&str> = c.sig.params.iter().map(|p| p.name).collect();
-                        let mut d = Diagnostic::new(Code::E0206, format!("`{}` has no parameter `{}`", c.sig.name, f.name.name))
-                            .primary(file, f.name.span, "unknown parameter");
-                        d = d.help(match suggest::did_you_mean(&f.name.name, names.iter().copied()) {
-                            Some(s) => s,
-                            None => format!("its parameters are: {}", names.join(", ")),
-                        });
+                        let mut d = Diagnostic::new(
+                            Code::E0206,
+                            format!("`{}` has no parameter `{}`", c.sig.name, f.name.name),
+                        )
+                        .primary(file, f.name.span, "unknown parameter");
+                        d = d.help(
+                            match suggest::did_you_mean(&f.name.name, names.iter().copied()) {
+                                Some(s) => s,
+                                None => format!("its parameters are: {}", names.join(", ")),
+                            },
+                        );
                         if let Some(origin) = b.origin {
                             let decl = self.program.decl(origin);
-                            d = d.secondary(self.program.decl_file(origin), decl.name_span(), format!("`{}` is a `{}`", decl.name(), c.sig.name));
+                            d = d.secondary(
+                                self.program.decl_file(origin),
+                                decl.name_span(),
+                                format!("`{}` is a `{}`", decl.name(), c.sig.name),
+                            );
                         }
                         self.report(d);
                         continue;
                     };
                     if let Some(prev) = seen.insert(&f.name.name, f.name.span) {
                         self.report(
-                            Diagnostic::new(Code::E0207, format!("`{}` is given twice", f.name.name))
-                                .primary(file, f.name.span, "given again here")
-                                .secondary(file, prev, "first given here"),
+                            Diagnostic::new(
+                                Code::E0207,
+                                format!("`{}` is given twice", f.name.name),
+                            )
+                            .primary(file, f.name.span, "given again here")
+                            .secondary(file, prev, "first given here"),
                         );
                         continue;
                     }
@@ -1139,7 +1520,11 @@ impl<'p> Checker<'p> {
                     if let Some(r) = p.range.and_then(NumRange::parse) {
                         self.check_range(&v, &r);
                     }
-                    new.args[i] = ArgValue { name: p.name, val: v, explicit: true };
+                    new.args[i] = ArgValue {
+                        name: p.name,
+                        val: v,
+                        explicit: true,
+                    };
                 }
                 Val::new(Value::Component(Rc::new(new)), file, expr.span)
             }
@@ -1156,8 +1541,14 @@ impl<'p> Checker<'p> {
             }
             other => {
                 self.report(
-                    Diagnostic::new(Code::E0200, format!("`with` needs a component or a record, found {}", other.describe()))
-                        .primary(file, base.span, "cannot change fields of this"),
+                    Diagnostic::new(
+                        Code::E0200,
+                        format!(
+                            "`with` needs a component or a record, found {}",
+                            other.describe()
+                        ),
+                    )
+                    .primary(file, base.span, "cannot change fields of this"),
                 );
                 Val::error(file, expr.span)
             }
@@ -1180,25 +1571,40 @@ impl<'p> Checker<'p> {
             (Int(_) | Float(_), Int(_) | Float(_), _) => {
                 let (a, b) = (l.value.as_number().unwrap(), r.value.as_number().unwrap());
                 if op == BinOp::Div && b == 0.0 {
-                    self.report(Diagnostic::new(Code::E0204, "division by zero").primary(file, rhs.span, "is zero"));
+                    self.report(
+                        Diagnostic::new(Code::E0204, "division by zero")
+                            .primary(file, rhs.span, "is zero"),
+                    );
                     Error
                 } else {
                     Float(arith(op, a, b))
                 }
             }
-            (Quantity(a, u), Quantity(b, w), BinOp::Add | BinOp::Sub) if u == w => Quantity(arith(op, *a, *b), *u),
+            (Quantity(a, u), Quantity(b, w), BinOp::Add | BinOp::Sub) if u == w => {
+                Quantity(arith(op, *a, *b), *u)
+            }
             (Quantity(a, u), Quantity(b, w), BinOp::Div) if u == w && *b != 0.0 => Float(a / b),
             (Quantity(a, u), Int(_) | Float(_), BinOp::Mul | BinOp::Div) => {
                 let b = r.value.as_number().unwrap();
                 if op == BinOp::Div && b == 0.0 {
-                    self.report(Diagnostic::new(Code::E0204, "division by zero").primary(file, rhs.span, "is zero"));
+                    self.report(
+                        Diagnostic::new(Code::E0204, "division by zero")
+                            .primary(file, rhs.span, "is zero"),
+                    );
                     Error
                 } else {
                     let q = arith(op, *a, b);
                     if u.integral() && q.fract() != 0.0 {
                         self.report(
-                            Diagnostic::new(Code::E0200, format!("{} must be a whole number", u.name()))
-                                .primary(file, span, format!("gives {}", format_number(q))),
+                            Diagnostic::new(
+                                Code::E0200,
+                                format!("{} must be a whole number", u.name()),
+                            )
+                            .primary(
+                                file,
+                                span,
+                                format!("gives {}", format_number(q)),
+                            ),
                         );
                         Error
                     } else {
@@ -1206,12 +1612,22 @@ impl<'p> Checker<'p> {
                     }
                 }
             }
-            (Int(_) | Float(_), Quantity(b, u), BinOp::Mul) => Quantity(l.value.as_number().unwrap() * b, *u),
+            (Int(_) | Float(_), Quantity(b, u), BinOp::Mul) => {
+                Quantity(l.value.as_number().unwrap() * b, *u)
+            }
             (a, b, op) => {
-                let mut d = Diagnostic::new(Code::E0200, format!("cannot apply `{}` to {} and {}", op.symbol(), a.describe(), b.describe()))
-                    .primary(file, span, "unsupported operation")
-                    .secondary(file, lhs.span, a.describe())
-                    .secondary(file, rhs.span, b.describe());
+                let mut d = Diagnostic::new(
+                    Code::E0200,
+                    format!(
+                        "cannot apply `{}` to {} and {}",
+                        op.symbol(),
+                        a.describe(),
+                        b.describe()
+                    ),
+                )
+                .primary(file, span, "unsupported operation")
+                .secondary(file, lhs.span, a.describe())
+                .secondary(file, rhs.span, b.describe());
                 if let (Quantity(_, u), Quantity(_, w)) = (a, b) {
                     if u != w {
                         d = d.help(format!("{} and {} are different units", u.name(), w.name()));
@@ -1249,13 +1665,14 @@ pub fn fits(v: &Value, ty: &Ty) -> bool {
         (Value::Quantity(_, u), Ty::Quantity(w)) => u == w,
         (Value::List(items), Ty::List(of)) => items.iter().all(|i| fits(&i.value, of)),
         (Value::Record(items), Ty::Map(of)) => items.iter().all(|(_, i)| fits(&i.value, of)),
-        (Value::Record(items), Ty::Record(fields)) => {
-            items.iter().all(|(k, i)| fields.iter().any(|(n, t)| n == k && fits(&i.value, t)))
-        }
+        (Value::Record(items), Ty::Record(fields)) => items
+            .iter()
+            .all(|(k, i)| fields.iter().any(|(n, t)| n == k && fits(&i.value, t))),
         (Value::Word(w), Ty::Enum(_, words)) => words.contains(w),
         (Value::Component(c), Ty::Component(n)) => c.sig.name == *n,
         (Value::Component(c), Ty::Kind(k, d)) => {
-            c.sig.kind == *k && (*d == Domain::Any || c.sig.domain == Domain::Any || c.sig.domain == *d)
+            c.sig.kind == *k
+                && (*d == Domain::Any || c.sig.domain == Domain::Any || c.sig.domain == *d)
         }
         (Value::Stage(_), Ty::StageRef) => true,
         _ => false,
@@ -1264,15 +1681,27 @@ pub fn fits(v: &Value, ty: &Ty) -> bool {
 
 /// Convert a value that fits `ty` into the exact form of `ty` (Int → Float, Str → Path).
 fn coerce(v: Val, ty: &Ty) -> Val {
-    let Val { value, file, span, origin } = v;
+    let Val {
+        value,
+        file,
+        span,
+        origin,
+    } = v;
     let value = match (value, ty.base()) {
         (Value::Int(i), Ty::Float) => Value::Float(i as f64),
         (Value::Str(s), Ty::Path) => Value::Path(s),
         (Value::Path(s), Ty::Str) => Value::Str(s),
-        (Value::List(items), Ty::List(of)) => Value::List(items.into_iter().map(|i| coerce(i, of)).collect()),
+        (Value::List(items), Ty::List(of)) => {
+            Value::List(items.into_iter().map(|i| coerce(i, of)).collect())
+        }
         (value, _) => value,
     };
-    Val { value, file, span, origin }
+    Val {
+        value,
+        file,
+        span,
+        origin,
+    }
 }
 
 fn arith(op: BinOp, a: f64, b: f64) -> f64 {
@@ -1300,14 +1729,24 @@ pub fn format_number(x: f64) -> String {
 }
 
 fn unit_factor(unit: Option<&Ident>) -> f64 {
-    unit.and_then(|u| UnitKind::from_suffix(&u.name)).map(|(_, f)| f).unwrap_or(1.0)
+    unit.and_then(|u| UnitKind::from_suffix(&u.name))
+        .map(|(_, f)| f)
+        .unwrap_or(1.0)
 }
 
 fn range_help(r: &NumRange) -> String {
     match (r.lo, r.hi) {
-        (Some(lo), Some(hi)) => format!("use a value from {} to {}", format_number(lo), format_number(hi)),
+        (Some(lo), Some(hi)) => format!(
+            "use a value from {} to {}",
+            format_number(lo),
+            format_number(hi)
+        ),
         (Some(lo), None) => format!("use a value of at least {}", format_number(lo)),
-        (None, Some(hi)) => format!("use a value {} {}", if r.inclusive { "of at most" } else { "below" }, format_number(hi)),
+        (None, Some(hi)) => format!(
+            "use a value {} {}",
+            if r.inclusive { "of at most" } else { "below" },
+            format_number(hi)
+        ),
         (None, None) => String::new(),
     }
 }
@@ -1378,6 +1817,30 @@ fn respan(e: &mut Expr, span: Span) {
 }
 
 impl Checker<'_> {
+    /// Where a value that came through a parameter was written: the `--set` override, or the parameter's
+    /// declaration. For a secondary label, so that the user sees both the use and the source.
+    pub fn param_source(&self, v: &Val) -> Option<(FileId, Span, String)> {
+        let origin = v.origin?;
+        let decl = self.program.decl(origin);
+        if decl.kind != DeclKind::Param {
+            return None;
+        }
+        if origin.module == self.program.root() {
+            if let Some(o) = self.overrides.get(decl.name()) {
+                return Some((
+                    o.file,
+                    o.expr.span,
+                    format!("`{}` is set here", decl.name()),
+                ));
+            }
+        }
+        Some((
+            self.program.decl_file(origin),
+            decl.ast.value.span,
+            format!("`{}` is declared here", decl.name()),
+        ))
+    }
+
     /// The evaluated declarations (consumes the checker).
     pub fn into_values(self) -> HashMap<DeclId, Val> {
         self.values

@@ -44,7 +44,9 @@ pub struct CheckOutput {
 
 impl CheckOutput {
     pub fn has_errors(&self) -> bool {
-        self.diagnostics.iter().any(|d| d.severity() == Severity::Error)
+        self.diagnostics
+            .iter()
+            .any(|d| d.severity() == Severity::Error)
     }
 }
 
@@ -54,14 +56,28 @@ pub fn check(db: &dyn SourceDb, path: &Path, opts: &CheckOptions) -> CheckOutput
 }
 
 /// Check a spec whose text is given (an editor buffer); its imports are read through `db`.
-pub fn check_text(db: &dyn SourceDb, path: &Path, text: String, opts: &CheckOptions) -> CheckOutput {
+pub fn check_text(
+    db: &dyn SourceDb,
+    path: &Path,
+    text: String,
+    opts: &CheckOptions,
+) -> CheckOutput {
     check_inner(db, path, Some(text), opts)
 }
 
-fn check_inner(db: &dyn SourceDb, path: &Path, text: Option<String>, opts: &CheckOptions) -> CheckOutput {
+fn check_inner(
+    db: &dyn SourceDb,
+    path: &Path,
+    text: Option<String>,
+    opts: &CheckOptions,
+) -> CheckOutput {
     let mut diags = Vec::new();
     let Some(mut program) = program::load(db, path, text, &mut diags) else {
-        return CheckOutput { files: Files::default(), diagnostics: diags, spec: None };
+        return CheckOutput {
+            files: Files::default(),
+            diagnostics: diags,
+            spec: None,
+        };
     };
     let overrides = parse_overrides(&mut program, opts, &mut diags);
     let program = program;
@@ -69,7 +85,12 @@ fn check_inner(db: &dyn SourceDb, path: &Path, text: Option<String>, opts: &Chec
     ck.sweep_index = opts.sweep_index;
     let root = program.root();
     // The experiment first: stage checkpoint paths depend on its output directory.
-    let experiment = program.module(root).singletons.get("experiment").copied().and_then(|id| ck.decl_value(id).component().cloned());
+    let experiment = program
+        .module(root)
+        .singletons
+        .get("experiment")
+        .copied()
+        .and_then(|id| ck.decl_value(id).component().cloned());
     if let Some(out) = experiment.as_ref().and_then(|e| e.get("out")) {
         if let value::Value::Path(p) | value::Value::Str(p) = &out.value {
             ck.out_dir = p.clone();
@@ -77,18 +98,39 @@ fn check_inner(db: &dyn SourceDb, path: &Path, text: Option<String>, opts: &Chec
     }
     ck.eval_all();
     let stages = checks::check_stages(&mut ck);
-    let resources = program.module(root).singletons.get("resources").copied().and_then(|id| ck.decl_value(id).component().cloned());
+    let resources = program
+        .module(root)
+        .singletons
+        .get("resources")
+        .copied()
+        .and_then(|id| ck.decl_value(id).component().cloned());
     let out_dir = ck.out_dir.clone();
     let sweeps = std::mem::take(&mut ck.sweeps);
     diags.extend(std::mem::take(&mut ck.diags));
     let values = ck.into_values();
     sort_and_dedup(&mut diags);
     let files = program.files.clone();
-    let spec = CheckedSpec { program, values, stages, experiment, resources, out_dir, sweeps };
-    CheckOutput { files, diagnostics: diags, spec: Some(spec) }
+    let spec = CheckedSpec {
+        program,
+        values,
+        stages,
+        experiment,
+        resources,
+        out_dir,
+        sweeps,
+    };
+    CheckOutput {
+        files,
+        diagnostics: diags,
+        spec: Some(spec),
+    }
 }
 
-fn parse_overrides(program: &mut program::Program, opts: &CheckOptions, diags: &mut Vec<Diagnostic>) -> Vec<eval::Override> {
+fn parse_overrides(
+    program: &mut program::Program,
+    opts: &CheckOptions,
+    diags: &mut Vec<Diagnostic>,
+) -> Vec<eval::Override> {
     let mut out = Vec::new();
     let root = program.root();
     let params: Vec<String> = program
@@ -99,21 +141,29 @@ fn parse_overrides(program: &mut program::Program, opts: &CheckOptions, diags: &
         .map(|(n, _)| n.clone())
         .collect();
     for (name, text) in &opts.overrides {
-        let file = program.files.add(PathBuf::from(format!("--set {name}")), format!("{name}={text}"));
+        let file = program.files.add(
+            PathBuf::from(format!("--set {name}")),
+            format!("{name}={text}"),
+        );
         let name_span = sam3c_lang::ast::Span::new(0, name.len());
         let value_offset = name.len() + 1;
         if !params.contains(name) {
-            let mut d = Diagnostic::new(Code::E0209, format!("`--set {name}`: the spec has no parameter `{name}`"))
-                .primary(file, name_span, "unknown parameter");
-            d = d.help(match suggest::did_you_mean(name, params.iter().map(|s| s.as_str())) {
-                Some(s) => s,
-                None if params.is_empty() => "the spec declares no `param`".into(),
-                None => {
-                    let mut ps = params.clone();
-                    ps.sort();
-                    format!("its parameters are: {}", ps.join(", "))
-                }
-            });
+            let mut d = Diagnostic::new(
+                Code::E0209,
+                format!("`--set {name}`: the spec has no parameter `{name}`"),
+            )
+            .primary(file, name_span, "unknown parameter");
+            d = d.help(
+                match suggest::did_you_mean(name, params.iter().map(|s| s.as_str())) {
+                    Some(s) => s,
+                    None if params.is_empty() => "the spec declares no `param`".into(),
+                    None => {
+                        let mut ps = params.clone();
+                        ps.sort();
+                        format!("its parameters are: {}", ps.join(", "))
+                    }
+                },
+            );
             diags.push(d);
             continue;
         }
@@ -183,6 +233,10 @@ fn shift(e: &mut sam3c_lang::ast::Expr, offset: usize) {
 
 /// Source order (file, then position), errors before warnings at the same spot; exact duplicates dropped.
 fn sort_and_dedup(diags: &mut Vec<Diagnostic>) {
-    diags.sort_by(|a, b| a.position().cmp(&b.position()).then(a.severity().cmp(&b.severity())));
+    diags.sort_by(|a, b| {
+        a.position()
+            .cmp(&b.position())
+            .then(a.severity().cmp(&b.severity()))
+    });
     diags.dedup_by(|a, b| a.code == b.code && a.message == b.message && a.labels == b.labels);
 }

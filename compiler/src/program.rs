@@ -59,7 +59,11 @@ impl DeclKind {
     }
 
     pub fn keyword(self) -> &'static str {
-        DeclKind::ALL.iter().find(|(_, k)| *k == self).map(|(n, _)| *n).unwrap()
+        DeclKind::ALL
+            .iter()
+            .find(|(_, k)| *k == self)
+            .map(|(n, _)| *n)
+            .unwrap()
     }
 
     /// Declared once per spec, without a name.
@@ -77,12 +81,18 @@ pub struct DeclInfo {
 
 impl DeclInfo {
     pub fn name(&self) -> &str {
-        self.name.as_ref().map(|n| n.name.as_str()).unwrap_or(self.kind.keyword())
+        self.name
+            .as_ref()
+            .map(|n| n.name.as_str())
+            .unwrap_or(self.kind.keyword())
     }
 
     /// The span that names the declaration (its name, or its keyword for singletons).
     pub fn name_span(&self) -> Span {
-        self.name.as_ref().map(|n| n.span).unwrap_or(self.ast.kind.span)
+        self.name
+            .as_ref()
+            .map(|n| n.span)
+            .unwrap_or(self.ast.kind.span)
     }
 }
 
@@ -132,9 +142,10 @@ impl Program {
 }
 
 /// Presets shipped with sam3c, importable as `import "std/NAME.sam3x"`.
-pub const STD_PRESETS: &[(&str, &str)] = &[
-    ("std/sam3.sam3x", include_str!("../../stdlib/presets/sam3.sam3x")),
-];
+pub const STD_PRESETS: &[(&str, &str)] = &[(
+    "std/sam3.sam3x",
+    include_str!("../../stdlib/presets/sam3.sam3x"),
+)];
 
 struct Loader<'a> {
     db: &'a dyn SourceDb,
@@ -146,15 +157,29 @@ struct Loader<'a> {
 
 /// Load the root file and everything it imports. The root text may be given (an editor buffer); otherwise it
 /// is read through `db`.
-pub fn load(db: &dyn SourceDb, root: &Path, root_text: Option<String>, diags: &mut Vec<Diagnostic>) -> Option<Program> {
-    let mut loader = Loader { db, program: Program::default(), by_path: HashMap::new(), stack: Vec::new(), diags };
+pub fn load(
+    db: &dyn SourceDb,
+    root: &Path,
+    root_text: Option<String>,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Program> {
+    let mut loader = Loader {
+        db,
+        program: Program::default(),
+        by_path: HashMap::new(),
+        stack: Vec::new(),
+        diags,
+    };
     let text = match root_text {
         Some(t) => t,
         None => match db.read_text(root) {
             Ok(t) => t,
             Err(e) => {
                 // Nothing to point at: the CLI reports this one as a usage error.
-                loader.diags.push(Diagnostic::new(Code::E0010, format!("cannot read `{}`: {e}", root.display())));
+                loader.diags.push(Diagnostic::new(
+                    Code::E0010,
+                    format!("cannot read `{}`: {e}", root.display()),
+                ));
                 return None;
             }
         },
@@ -170,7 +195,9 @@ impl Loader<'_> {
         for e in &parsed.errors {
             let code = match e.kind {
                 SyntaxErrorKind::Unexpected => Code::E0001,
-                SyntaxErrorKind::UnclosedDelimiter | SyntaxErrorKind::UnmatchedDelimiter => Code::E0002,
+                SyntaxErrorKind::UnclosedDelimiter | SyntaxErrorKind::UnmatchedDelimiter => {
+                    Code::E0002
+                }
                 SyntaxErrorKind::UnterminatedString => Code::E0003,
             };
             let mut d = Diagnostic::new(code, e.message.clone()).primary(file, e.span, "");
@@ -214,8 +241,11 @@ impl Loader<'_> {
     ) {
         let Some(rel) = imp.path.as_plain() else {
             self.diags.push(
-                Diagnostic::new(Code::E0010, "an import path cannot use `${...}`")
-                    .primary(file, imp.path.span, "write the path literally"),
+                Diagnostic::new(Code::E0010, "an import path cannot use `${...}`").primary(
+                    file,
+                    imp.path.span,
+                    "write the path literally",
+                ),
             );
             return;
         };
@@ -224,23 +254,37 @@ impl Loader<'_> {
         } else {
             let base = importer.parent().unwrap_or(Path::new(""));
             let p = normalize(&base.join(&rel));
-            let t = if self.by_path.contains_key(&p) { Ok(String::new()) } else { self.db.read_text(&p) };
+            let t = if self.by_path.contains_key(&p) {
+                Ok(String::new())
+            } else {
+                self.db.read_text(&p)
+            };
             (p, t)
         };
         let alias = match &imp.alias {
             Some(a) => a.clone(),
             None => Ident {
-                name: Path::new(&rel).file_stem().map(|s| s.to_string_lossy().replace(['-', '.'], "_")).unwrap_or_default(),
+                name: Path::new(&rel)
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().replace(['-', '.'], "_"))
+                    .unwrap_or_default(),
                 span: imp.path.span,
             },
         };
         if self.stack.contains(&path) {
-            let mut chain: Vec<String> = self.stack.iter().map(|p| format!("`{}`", p.display())).collect();
+            let mut chain: Vec<String> = self
+                .stack
+                .iter()
+                .map(|p| format!("`{}`", p.display()))
+                .collect();
             chain.push(format!("`{}`", path.display()));
             self.diags.push(
-                Diagnostic::new(Code::E0011, format!("`{}` imports itself through other files", path.display()))
-                    .primary(file, imp.span, "this import closes the cycle")
-                    .note(format!("import chain: {}", chain.join(" → "))),
+                Diagnostic::new(
+                    Code::E0011,
+                    format!("`{}` imports itself through other files", path.display()),
+                )
+                .primary(file, imp.span, "this import closes the cycle")
+                .note(format!("import chain: {}", chain.join(" → "))),
             );
             return;
         }
@@ -250,7 +294,11 @@ impl Loader<'_> {
                 Ok(t) => self.load_text(path.clone(), t),
                 Err(e) => {
                     let mut d = Diagnostic::new(Code::E0010, format!("cannot import `{rel}`: {e}"))
-                        .primary(file, imp.path.span, format!("looked for `{}`", path.display()));
+                        .primary(
+                            file,
+                            imp.path.span,
+                            format!("looked for `{}`", path.display()),
+                        );
                     if rel.starts_with("std/") {
                         let names: Vec<&str> = STD_PRESETS.iter().map(|(p, _)| *p).collect();
                         d = d.help(match suggest::best(&rel, names.iter().copied()) {
@@ -268,23 +316,39 @@ impl Loader<'_> {
         self.bind(module, file, alias, Binding::Module(target), first_span);
     }
 
-    fn decl(&mut self, module: ModuleId, file: FileId, d: &ast::Decl, first_span: &mut HashMap<String, Span>) {
+    fn decl(
+        &mut self,
+        module: ModuleId,
+        file: FileId,
+        d: &ast::Decl,
+        first_span: &mut HashMap<String, Span>,
+    ) {
         let Some(kind) = DeclKind::parse(&d.kind.name) else {
             let names = DeclKind::ALL.iter().map(|(n, _)| *n);
-            let mut diag = Diagnostic::new(Code::E0101, format!("`{}` is not a kind of declaration", d.kind.name))
-                .primary(file, d.kind.span, "unknown declaration kind");
+            let mut diag = Diagnostic::new(
+                Code::E0101,
+                format!("`{}` is not a kind of declaration", d.kind.name),
+            )
+            .primary(file, d.kind.span, "unknown declaration kind");
             diag = diag.help(match suggest::did_you_mean(&d.kind.name, names) {
                 Some(s) => s,
                 None => format!(
                     "declarations start with one of: {}",
-                    DeclKind::ALL.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+                    DeclKind::ALL
+                        .iter()
+                        .map(|(n, _)| *n)
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             });
             self.diags.push(diag);
             return;
         };
         let m = &mut self.program.modules[module.0 as usize];
-        let id = DeclId { module, index: m.decls.len() as u32 };
+        let id = DeclId {
+            module,
+            index: m.decls.len() as u32,
+        };
         if kind.is_singleton() {
             if let Some(name) = &d.name {
                 self.diags.push(
@@ -296,15 +360,22 @@ impl Loader<'_> {
             if let Some(prev) = m.singletons.get(kind.keyword()) {
                 let prev_span = m.decls[prev.index as usize].ast.kind.span;
                 self.diags.push(
-                    Diagnostic::new(Code::E0102, format!("`{}` is declared twice", kind.keyword()))
-                        .primary(file, d.kind.span, "declared again here")
-                        .secondary(file, prev_span, "first declared here")
-                        .help("merge the two blocks into one"),
+                    Diagnostic::new(
+                        Code::E0102,
+                        format!("`{}` is declared twice", kind.keyword()),
+                    )
+                    .primary(file, d.kind.span, "declared again here")
+                    .secondary(file, prev_span, "first declared here")
+                    .help("merge the two blocks into one"),
                 );
                 return;
             }
             m.singletons.insert(kind.keyword(), id);
-            m.decls.push(DeclInfo { kind, name: None, ast: d.clone() });
+            m.decls.push(DeclInfo {
+                kind,
+                name: None,
+                ast: d.clone(),
+            });
             return;
         }
         let Some(name) = d.name.clone() else {
@@ -316,11 +387,22 @@ impl Loader<'_> {
             return;
         };
         let m = &mut self.program.modules[module.0 as usize];
-        m.decls.push(DeclInfo { kind, name: Some(name.clone()), ast: d.clone() });
+        m.decls.push(DeclInfo {
+            kind,
+            name: Some(name.clone()),
+            ast: d.clone(),
+        });
         self.bind(module, file, name, Binding::Decl(id), first_span);
     }
 
-    fn bind(&mut self, module: ModuleId, file: FileId, name: Ident, binding: Binding, first_span: &mut HashMap<String, Span>) {
+    fn bind(
+        &mut self,
+        module: ModuleId,
+        file: FileId,
+        name: Ident,
+        binding: Binding,
+        first_span: &mut HashMap<String, Span>,
+    ) {
         if let Some(prev) = first_span.get(&name.name) {
             self.diags.push(
                 Diagnostic::new(Code::E0102, format!("`{}` is defined twice", name.name))
@@ -331,6 +413,8 @@ impl Loader<'_> {
             return;
         }
         first_span.insert(name.name.clone(), name.span);
-        self.program.modules[module.0 as usize].bindings.insert(name.name, binding);
+        self.program.modules[module.0 as usize]
+            .bindings
+            .insert(name.name, binding);
     }
 }

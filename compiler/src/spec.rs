@@ -49,13 +49,19 @@ impl CheckedSpec {
         let root = self.program.root();
         for id in self.program.decl_ids(root) {
             let decl = self.program.decl(id);
-            let Some(v) = self.values.get(&id) else { continue };
+            let Some(v) = self.values.get(&id) else {
+                continue;
+            };
             let header = match decl.kind {
                 DeclKind::Experiment | DeclKind::Resources => decl.kind.keyword().to_string(),
                 kind => format!("{} {}", kind.keyword(), decl.name()),
             };
             let _ = write!(out, "{header} = ");
-            let mut p = Printer { program: &self.program, out: &mut out, indent: 0 };
+            let mut p = Printer {
+                program: &self.program,
+                out: &mut out,
+                indent: 0,
+            };
             p.value(v, true);
             out.push_str("\n\n");
         }
@@ -85,7 +91,12 @@ pub fn decl_path(program: &Program, id: DeclId) -> String {
 }
 
 fn module_label(program: &Program, m: ModuleId) -> String {
-    program.files.get(program.module(m).file).path.display().to_string()
+    program
+        .files
+        .get(program.module(m).file)
+        .path
+        .display()
+        .to_string()
 }
 
 struct Printer<'a> {
@@ -105,7 +116,12 @@ impl Printer<'_> {
     /// `top`: the value of a declaration itself (not a reference to it).
     fn value(&mut self, v: &Val, top: bool) {
         if let (false, Some(origin)) = (top, v.origin) {
-            if !matches!(v.value, Value::Stage(_)) {
+            // Parameters and lets are resolved to their values; components keep their declared names.
+            let named = !matches!(
+                self.program.decl(origin).kind,
+                DeclKind::Param | DeclKind::Let
+            );
+            if named && !matches!(v.value, Value::Stage(_)) {
                 let path = decl_path(self.program, origin);
                 self.out.push_str(&path);
                 return;
@@ -179,7 +195,11 @@ impl Printer<'_> {
 }
 
 fn is_simple(v: &Val) -> bool {
-    v.origin.is_some() || !matches!(v.value, Value::Component(_) | Value::List(_) | Value::Record(_))
+    v.origin.is_some()
+        || !matches!(
+            v.value,
+            Value::Component(_) | Value::List(_) | Value::Record(_)
+        )
 }
 
 /// Floats keep a decimal point, and small or large ones use an exponent (`8e-5`).

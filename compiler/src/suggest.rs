@@ -29,7 +29,10 @@ pub fn ranked<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> 
 }
 
 /// ", did you mean `x`?" or nothing, for the end of a message.
-pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
+pub fn did_you_mean<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<String> {
     best(name, candidates).map(|b| format!("did you mean `{b}`?"))
 }
 

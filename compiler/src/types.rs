@@ -14,7 +14,9 @@ pub struct NumRange {
 impl NumRange {
     pub fn contains(&self, x: f64) -> bool {
         self.lo.is_none_or(|lo| x >= lo)
-            && self.hi.is_none_or(|hi| if self.inclusive { x <= hi } else { x < hi })
+            && self
+                .hi
+                .is_none_or(|hi| if self.inclusive { x <= hi } else { x < hi })
     }
 
     /// Parse the catalog's range strings (`0..=1`, `1..`, `..10`).
@@ -26,20 +28,32 @@ impl NumRange {
             (a, b, false)
         };
         let num = |t: &str| -> Option<Option<f64>> {
-            let t = t.trim().trim_end_matches(|c: char| c.is_alphabetic() || c == '%');
+            let t = t
+                .trim()
+                .trim_end_matches(|c: char| c.is_alphabetic() || c == '%');
             if t.is_empty() {
                 Some(None)
             } else {
                 t.parse().ok().map(Some)
             }
         };
-        Some(NumRange { lo: num(lo)?, hi: num(hi)?, inclusive })
+        Some(NumRange {
+            lo: num(lo)?,
+            hi: num(hi)?,
+            inclusive,
+        })
     }
 }
 
 impl fmt::Display for NumRange {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let show = |x: f64| if x.fract() == 0.0 { format!("{}", x as i64) } else { format!("{x}") };
+        let show = |x: f64| {
+            if x.fract() == 0.0 {
+                format!("{}", x as i64)
+            } else {
+                format!("{x}")
+            }
+        };
         write!(
             f,
             "{}{}{}",
@@ -92,16 +106,23 @@ impl Ty {
             TypeDesc::List { of } => Ty::List(Box::new(Ty::from_desc(of))),
             TypeDesc::Optional { of } => Ty::Optional(Box::new(Ty::from_desc(of))),
             TypeDesc::Map { of } => Ty::Map(Box::new(Ty::from_desc(of))),
-            TypeDesc::Record { fields } => {
-                Ty::Record(fields.iter().map(|(n, t)| (n.to_string(), Ty::from_desc(t))).collect())
-            }
+            TypeDesc::Record { fields } => Ty::Record(
+                fields
+                    .iter()
+                    .map(|(n, t)| (n.to_string(), Ty::from_desc(t)))
+                    .collect(),
+            ),
             TypeDesc::Union { name, alternatives } => Ty::Union(
                 name.to_string(),
-                alternatives.iter().map(|(n, t)| (n.to_string(), Ty::from_desc(t))).collect(),
+                alternatives
+                    .iter()
+                    .map(|(n, t)| (n.to_string(), Ty::from_desc(t)))
+                    .collect(),
             ),
-            TypeDesc::Enum { name, variants } => {
-                Ty::Enum(name.to_string(), variants.iter().map(|v| v.to_string()).collect())
-            }
+            TypeDesc::Enum { name, variants } => Ty::Enum(
+                name.to_string(),
+                variants.iter().map(|v| v.to_string()).collect(),
+            ),
             TypeDesc::Component { name } => Ty::Component(name),
             TypeDesc::KindOf { kind } => Ty::Kind(*kind, Domain::Any),
             TypeDesc::StageRef => Ty::StageRef,
@@ -122,7 +143,8 @@ impl Ty {
             Ty::Kind(k, _) => Some(*k),
             Ty::Component(name) => sam3c_stdlib::components::lookup(name).map(|c| c.kind),
             Ty::Union(_, alts) => {
-                let kinds: Vec<Option<Kind>> = alts.iter().map(|(_, t)| t.component_kind()).collect();
+                let kinds: Vec<Option<Kind>> =
+                    alts.iter().map(|(_, t)| t.component_kind()).collect();
                 let first = (*kinds.first()?)?;
                 kinds.iter().all(|k| *k == Some(first)).then_some(first)
             }
@@ -159,7 +181,12 @@ impl Ty {
                 let noun = k.noun();
                 return match self {
                     Ty::Kind(_, d) if *d != Domain::Any => {
-                        format!("{} {} {}", article(&d.name().to_lowercase()), d.name().to_lowercase(), noun)
+                        format!(
+                            "{} {} {}",
+                            article(&d.name().to_lowercase()),
+                            d.name().to_lowercase(),
+                            noun
+                        )
                     }
                     _ => format!("{} {}", article(noun), noun),
                 };
@@ -172,9 +199,21 @@ impl Ty {
             },
             Ty::Optional(of) => of.describe(),
             Ty::Component(n) => format!("`{n}(...)`"),
-            Ty::Enum(_, words) => format!("one of {}", words.iter().map(|w| format!("`{w}`")).collect::<Vec<_>>().join(", ")),
+            Ty::Enum(_, words) => format!(
+                "one of {}",
+                words
+                    .iter()
+                    .map(|w| format!("`{w}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
             Ty::StageRef => "a stage".into(),
-            Ty::Quantity(u) => format!("{} {} value (e.g. `{}`)", article(&u.name().to_lowercase()), u.name(), example(*u)),
+            Ty::Quantity(u) => format!(
+                "{} {} value (e.g. `{}`)",
+                article(&u.name().to_lowercase()),
+                u.name(),
+                example(*u)
+            ),
             Ty::Refined(base, r) => format!("{} in {r}", base.describe()),
             t => format!("{} {t}", article(&t.to_string().to_lowercase())),
         }
@@ -228,7 +267,9 @@ impl fmt::Display for Ty {
 
 pub fn capitalize(s: &str) -> String {
     let mut c = s.chars();
-    c.next().map(|f| f.to_uppercase().collect::<String>() + c.as_str()).unwrap_or_default()
+    c.next()
+        .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -246,8 +287,17 @@ mod tests {
 
     #[test]
     fn types_describe_themselves_in_user_words() {
-        assert_eq!(Ty::Kind(Kind::Dataset, Domain::Video).describe(), "a video dataset");
-        assert_eq!(Ty::Quantity(UnitKind::Pixels).describe(), "a Pixels value (e.g. `1008px`)");
-        assert_eq!(Ty::Kind(Kind::Meter, Domain::Image).to_string(), "Meter<Image>");
+        assert_eq!(
+            Ty::Kind(Kind::Dataset, Domain::Video).describe(),
+            "a video dataset"
+        );
+        assert_eq!(
+            Ty::Quantity(UnitKind::Pixels).describe(),
+            "a Pixels value (e.g. `1008px`)"
+        );
+        assert_eq!(
+            Ty::Kind(Kind::Meter, Domain::Image).to_string(),
+            "Meter<Image>"
+        );
     }
 }

@@ -100,7 +100,12 @@ impl ComponentValue {
 
 impl Val {
     pub fn new(value: Value, file: FileId, span: Span) -> Val {
-        Val { value, file, span, origin: None }
+        Val {
+            value,
+            file,
+            span,
+            origin: None,
+        }
     }
 
     pub fn error(file: FileId, span: Span) -> Val {
@@ -160,7 +165,13 @@ fn article(noun: &str) -> String {
 
 /// Format a quantity in its canonical unit (`1008px`, `20 steps`, `72h`, `15%`).
 pub fn format_quantity(x: f64, unit: UnitKind) -> String {
-    let num = |v: f64| if v.fract() == 0.0 && v.abs() < 1e15 { format!("{}", v as i64) } else { format!("{v}") };
+    let num = |v: f64| {
+        if v.fract() == 0.0 && v.abs() < 1e15 {
+            format!("{}", v as i64)
+        } else {
+            format!("{v}")
+        }
+    };
     match unit {
         UnitKind::Pixels => format!("{}px", num(x)),
         UnitKind::Steps => format!("{} steps", num(x)),

@@ -68,7 +68,14 @@ fn ty(t: &TypeExpr) -> String {
         ),
         TypeExprKind::Refined { base, range } => format!("(in {} {})", ty(base), range_str(range)),
         TypeExprKind::Record(fields) => {
-            format!("{{{}}}", fields.iter().map(|(n, t)| format!("{}: {}", n.name, ty(t))).collect::<Vec<_>>().join(" "))
+            format!(
+                "{{{}}}",
+                fields
+                    .iter()
+                    .map(|(n, t)| format!("{}: {}", n.name, ty(t)))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            )
         }
     }
 }

@@ -273,6 +273,44 @@ impl<'a> Printer<'a> {
                 return;
             }
         }
+        // A lone list or record argument hugs the parentheses: `sweep([` ... `])`.
+        if open == "(" && elems.len() == 1 && !self.has_comment_between(span, elems[0].span()) {
+            if let Elem::Arg(None, value, _) = &elems[0] {
+                if matches!(value.kind, ExprKind::List(_) | ExprKind::Record(_)) {
+                    self.out.push_str(open);
+                    self.expr(value);
+                    self.out.push_str(close);
+                    return;
+                }
+            }
+        }
+        // A long list of short literals fills its lines instead of taking one line per element.
+        if sep == Sep::Comma
+            && open == "["
+            && elems.len() > 3
+            && elems.iter().all(is_short_literal)
+            && !self.has_comment_within(span)
+        {
+            self.out.push_str(open);
+            self.indent += 1;
+            self.newline();
+            for (i, elem) in elems.iter().enumerate() {
+                let text = self.render_inline_elem(elem);
+                if i > 0 {
+                    if self.column() + 1 + text.len() + 1 > WIDTH {
+                        self.newline();
+                    } else {
+                        self.out.push(' ');
+                    }
+                }
+                self.out.push_str(&text);
+                self.out.push(',');
+            }
+            self.indent -= 1;
+            self.newline();
+            self.out.push_str(close);
+            return;
+        }
         self.out.push_str(open);
         self.indent += 1;
         let mut prev_end: Option<u32> = None;
@@ -307,6 +345,25 @@ impl<'a> Printer<'a> {
         self.indent -= 1;
         self.newline();
         self.out.push_str(close);
+    }
+
+    fn render_inline_elem(&self, elem: &Elem) -> String {
+        let mut sub = Printer {
+            text: self.text,
+            comments: &[],
+            next_comment: 0,
+            out: String::new(),
+            indent: 0,
+        };
+        sub.elem(elem);
+        sub.out
+    }
+
+    /// Comments between the opening bracket of `outer` and the start of `inner`.
+    fn has_comment_between(&self, outer: Span, inner: Span) -> bool {
+        self.comments[self.next_comment..]
+            .iter()
+            .any(|c| c.span.start >= outer.start && c.span.end <= inner.start)
     }
 
     fn render_inline(&self, open: &str, close: &str, elems: &[Elem]) -> String {
@@ -353,6 +410,18 @@ impl<'a> Printer<'a> {
     }
 }
 
+/// Numbers, strings, booleans and names: list elements that can share a line.
+fn is_short_literal(e: &Elem) -> bool {
+    match e {
+        Elem::Arg(None, v, _) => match &v.kind {
+            ExprKind::Number(_) | ExprKind::Bool(_) | ExprKind::None | ExprKind::Name(_) => true,
+            ExprKind::Str(s) => s.span.len() <= 80,
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
 enum Elem<'e> {
     Field(&'e Ident, &'e Expr, Span),
     Arg(Option<&'e Ident>, &'e Expr, Span),
@@ -368,9 +437,15 @@ impl Elem<'_> {
 
 /// A record key: bare when it is an identifier, quoted otherwise (`"1" = "boat"`).
 fn key_str(name: &str) -> String {
-    let is_ident = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+    let is_ident = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-        && !["import", "as", "after", "with", "in", "true", "false", "none"].contains(&name);
+        && ![
+            "import", "as", "after", "with", "in", "true", "false", "none",
+        ]
+        .contains(&name);
     if is_ident {
         name.to_string()
     } else {
@@ -429,7 +504,10 @@ pub(crate) fn type_str(t: &TypeExpr) -> String {
         TypeExprKind::Optional(inner) => format!("{}?", type_str(inner)),
         TypeExprKind::Union(alts) => alts.iter().map(type_str).collect::<Vec<_>>().join(" | "),
         TypeExprKind::Record(fields) => {
-            let fs: Vec<String> = fields.iter().map(|(n, t)| format!("{}: {}", key_str(&n.name), type_str(t))).collect();
+            let fs: Vec<String> = fields
+                .iter()
+                .map(|(n, t)| format!("{}: {}", key_str(&n.name), type_str(t)))
+                .collect();
             format!("{{ {} }}", fs.join(", "))
         }
         TypeExprKind::Refined { base, range } => {

@@ -82,7 +82,11 @@ pub(crate) fn rule_name(rule: Rule) -> Option<&'static str> {
         Rule::ident | Rule::decl_name => "a name",
         Rule::type_annot => "`:` and a type",
         Rule::after => "`after`",
-        Rule::type_expr | Rule::type_union | Rule::type_atom | Rule::type_named | Rule::type_record => "a type",
+        Rule::type_expr
+        | Rule::type_union
+        | Rule::type_atom
+        | Rule::type_named
+        | Rule::type_record => "a type",
         Rule::type_field => "a field type (`name: Type`)",
         Rule::range | Rule::range_bound => "a range such as `0..=1`",
         Rule::range_op => "`..` or `..=`",
@@ -231,7 +235,10 @@ impl Builder<'_> {
                         (name, self.type_expr(inner.next().unwrap()))
                     })
                     .collect();
-                TypeExpr { kind: TypeExprKind::Record(fields), span }
+                TypeExpr {
+                    kind: TypeExprKind::Record(fields),
+                    span,
+                }
             }
             Rule::type_atom => {
                 let span = self.span(&p);
@@ -489,7 +496,10 @@ impl Builder<'_> {
                 let name = match key.as_rule() {
                     Rule::string => {
                         let s = self.string(key);
-                        Ident { name: s.as_plain().unwrap_or_default(), span: s.span }
+                        Ident {
+                            name: s.as_plain().unwrap_or_default(),
+                            span: s.span,
+                        }
                     }
                     _ => self.ident(key),
                 };

@@ -1,5 +1,8 @@
 //! The native runtime: the only crate of sam3c that touches tch.
 
+pub mod data;
+#[cfg(feature = "formats-contract")]
+pub mod demo;
 pub mod device;
 pub mod model;
 pub mod train;

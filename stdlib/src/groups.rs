@@ -51,7 +51,10 @@ pub fn fnmatch(pattern: &str, name: &str) -> bool {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum PatternSite {
     /// `groups[group]`, its `pattern`-th pattern.
-    Group { group: usize, pattern: usize },
+    Group {
+        group: usize,
+        pattern: usize,
+    },
     NoDecay(usize),
     Freeze(usize),
     /// `layer_decay.overrides[i].pattern`
@@ -63,15 +66,28 @@ pub enum PatternSite {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub enum GroupIssue {
     /// A pattern (or module kind) selects no parameter of the model.
-    NoMatch { site: PatternSite, pattern: String, suggestions: Vec<String> },
+    NoMatch {
+        site: PatternSite,
+        pattern: String,
+        suggestions: Vec<String>,
+    },
     /// Two groups claim the same parameters.
-    Overlap { first: usize, second: usize, count: usize, example: String },
+    Overlap {
+        first: usize,
+        second: usize,
+        count: usize,
+        example: String,
+    },
     /// Parameters no group claims and no default learning rate covers.
     Uncovered { count: usize, examples: Vec<String> },
     /// `layer_decay.over` names a module that has no `blocks.N` (layer decay needs a ViT trunk).
     NotATrunk { over: String },
     /// A frozen parameter also sits in a group (the group's learning rate has no effect on it).
-    FrozenInGroup { group: usize, count: usize, example: String },
+    FrozenInGroup {
+        group: usize,
+        count: usize,
+        example: String,
+    },
 }
 
 /// One optimizer parameter group: the same learning rate and weight decay for all its parameters.
@@ -105,10 +121,18 @@ fn module_kind(name: ModuleKindName) -> ModuleKind {
 fn layer_id(name: &str, depth: usize) -> usize {
     if name.contains("rel_pos") {
         depth + 1
-    } else if name.contains("ln_pre") || name.contains("pos_embed") || name.contains("cls_token") || name.contains("patch_embed") {
+    } else if name.contains("ln_pre")
+        || name.contains("pos_embed")
+        || name.contains("cls_token")
+        || name.contains("patch_embed")
+    {
         0
     } else if let Some(rest) = name.split("blocks").nth(1) {
-        rest.split('.').nth(1).and_then(|k| k.parse::<usize>().ok()).map(|k| k + 1).unwrap_or(depth + 1)
+        rest.split('.')
+            .nth(1)
+            .and_then(|k| k.parse::<usize>().ok())
+            .map(|k| k + 1)
+            .unwrap_or(depth + 1)
     } else {
         depth + 1
     }
@@ -116,16 +140,31 @@ fn layer_id(name: &str, depth: usize) -> usize {
 
 /// Resolve the groups of `opt` over `params` (trainable ones only; buffers are skipped).
 pub fn resolve(opt: &AdamW, params: &[ParamInfo], lr_scale: f64) -> (Resolution, Vec<GroupIssue>) {
-    let names: Vec<&str> = params.iter().filter(|p| p.trainable).map(|p| p.name.as_str()).collect();
-    let kinds: HashMap<&str, ModuleKind> = params.iter().map(|p| (p.name.as_str(), p.module)).collect();
+    let names: Vec<&str> = params
+        .iter()
+        .filter(|p| p.trainable)
+        .map(|p| p.name.as_str())
+        .collect();
+    let kinds: HashMap<&str, ModuleKind> =
+        params.iter().map(|p| (p.name.as_str(), p.module)).collect();
     let mut issues = Vec::new();
-    let check_pattern = |site: PatternSite, pattern: &str, issues: &mut Vec<GroupIssue>| -> Vec<usize> {
-        let hits: Vec<usize> = names.iter().enumerate().filter(|(_, n)| fnmatch(pattern, n)).map(|(i, _)| i).collect();
-        if hits.is_empty() {
-            issues.push(GroupIssue::NoMatch { site, pattern: pattern.to_string(), suggestions: suggest_patterns(pattern, &names) });
-        }
-        hits
-    };
+    let check_pattern =
+        |site: PatternSite, pattern: &str, issues: &mut Vec<GroupIssue>| -> Vec<usize> {
+            let hits: Vec<usize> = names
+                .iter()
+                .enumerate()
+                .filter(|(_, n)| fnmatch(pattern, n))
+                .map(|(i, _)| i)
+                .collect();
+            if hits.is_empty() {
+                issues.push(GroupIssue::NoMatch {
+                    site,
+                    pattern: pattern.to_string(),
+                    suggestions: suggest_patterns(pattern, &names),
+                });
+            }
+            hits
+        };
 
     // Frozen parameters.
     let mut frozen = vec![false; names.len()];
@@ -140,10 +179,19 @@ pub fn resolve(opt: &AdamW, params: &[ParamInfo], lr_scale: f64) -> (Resolution,
     let mut overlap: BTreeMap<(usize, usize), (usize, String)> = BTreeMap::new();
     for (g, group) in opt.groups.iter().enumerate() {
         for (pi, pattern) in group.patterns.iter().enumerate() {
-            for h in check_pattern(PatternSite::Group { group: g, pattern: pi }, pattern, &mut issues) {
+            for h in check_pattern(
+                PatternSite::Group {
+                    group: g,
+                    pattern: pi,
+                },
+                pattern,
+                &mut issues,
+            ) {
                 match owner[h] {
                     Some(prev) if prev != g => {
-                        let e = overlap.entry((prev, g)).or_insert((0, names[h].to_string()));
+                        let e = overlap
+                            .entry((prev, g))
+                            .or_insert((0, names[h].to_string()));
                         e.0 += 1;
                     }
                     _ => owner[h] = Some(g),
@@ -152,16 +200,31 @@ pub fn resolve(opt: &AdamW, params: &[ParamInfo], lr_scale: f64) -> (Resolution,
         }
     }
     for ((first, second), (count, example)) in overlap {
-        issues.push(GroupIssue::Overlap { first, second, count, example });
+        issues.push(GroupIssue::Overlap {
+            first,
+            second,
+            count,
+            example,
+        });
     }
     for g in 0..opt.groups.len() {
-        let in_group: Vec<&str> = (0..names.len()).filter(|&i| owner[i] == Some(g) && frozen[i]).map(|i| names[i]).collect();
+        let in_group: Vec<&str> = (0..names.len())
+            .filter(|&i| owner[i] == Some(g) && frozen[i])
+            .map(|i| names[i])
+            .collect();
         if let Some(first) = in_group.first() {
-            issues.push(GroupIssue::FrozenInGroup { group: g, count: in_group.len(), example: first.to_string() });
+            issues.push(GroupIssue::FrozenInGroup {
+                group: g,
+                count: in_group.len(),
+                example: first.to_string(),
+            });
         }
     }
     if opt.lr.is_none() {
-        let uncovered: Vec<&str> = (0..names.len()).filter(|&i| owner[i].is_none() && !frozen[i]).map(|i| names[i]).collect();
+        let uncovered: Vec<&str> = (0..names.len())
+            .filter(|&i| owner[i].is_none() && !frozen[i])
+            .map(|i| names[i])
+            .collect();
         if !uncovered.is_empty() {
             issues.push(GroupIssue::Uncovered {
                 count: uncovered.len(),
@@ -181,9 +244,15 @@ pub fn resolve(opt: &AdamW, params: &[ParamInfo], lr_scale: f64) -> (Resolution,
             }
             ParamSelector::Module(m) => {
                 let kind = module_kind(*m);
-                let hits: Vec<usize> = (0..names.len()).filter(|&j| kinds.get(names[j]) == Some(&kind)).collect();
+                let hits: Vec<usize> = (0..names.len())
+                    .filter(|&j| kinds.get(names[j]) == Some(&kind))
+                    .collect();
                 if hits.is_empty() {
-                    issues.push(GroupIssue::NoMatch { site: PatternSite::NoDecay(i), pattern: format!("{m:?}"), suggestions: vec![] });
+                    issues.push(GroupIssue::NoMatch {
+                        site: PatternSite::NoDecay(i),
+                        pattern: format!("{m:?}"),
+                        suggestions: vec![],
+                    });
                 }
                 for h in hits {
                     no_decay[h] = true;
@@ -206,7 +275,9 @@ pub fn resolve(opt: &AdamW, params: &[ParamInfo], lr_scale: f64) -> (Resolution,
         match depth {
             None => {
                 if names.iter().any(|n| n.starts_with(&ld.over)) {
-                    issues.push(GroupIssue::NotATrunk { over: ld.over.clone() });
+                    issues.push(GroupIssue::NotATrunk {
+                        over: ld.over.clone(),
+                    });
                 } else {
                     issues.push(GroupIssue::NoMatch {
                         site: PatternSite::LayerDecayOver,
@@ -251,7 +322,9 @@ pub fn resolve(opt: &AdamW, params: &[ParamInfo], lr_scale: f64) -> (Resolution,
     // order, crossed with the weight-decay configs (default, then no-decay).
     let mut order: Vec<usize> = (0..names.len()).collect();
     order.sort_by_key(|&i| names[i]);
-    let lr_configs: Vec<Option<usize>> = std::iter::once(None).chain((0..opt.groups.len()).map(Some)).collect();
+    let lr_configs: Vec<Option<usize>> = std::iter::once(None)
+        .chain((0..opt.groups.len()).map(Some))
+        .collect();
     let mut groups = Vec::new();
     for owner_cfg in lr_configs {
         let base_lr = match owner_cfg {
@@ -267,7 +340,12 @@ pub fn resolve(opt: &AdamW, params: &[ParamInfo], lr_scale: f64) -> (Resolution,
         for layer in layers {
             for decay in [true, false] {
                 let members: Vec<usize> = (0..names.len())
-                    .filter(|&i| owner[i] == owner_cfg && !frozen[i] && layer_key[i] == layer && no_decay[i] != decay)
+                    .filter(|&i| {
+                        owner[i] == owner_cfg
+                            && !frozen[i]
+                            && layer_key[i] == layer
+                            && no_decay[i] != decay
+                    })
                     .collect();
                 if members.is_empty() {
                     continue;
@@ -275,7 +353,11 @@ pub fn resolve(opt: &AdamW, params: &[ParamInfo], lr_scale: f64) -> (Resolution,
                 let label = format!(
                     "{}{}{}",
                     owner_cfg.map_or("default".to_string(), |g| format!("groups[{g}]")),
-                    if layer.is_empty() { String::new() } else { format!(", {layer}") },
+                    if layer.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", {layer}")
+                    },
                     if decay { "" } else { ", no decay" }
                 );
                 groups.push(ParamGroup {
@@ -287,7 +369,10 @@ pub fn resolve(opt: &AdamW, params: &[ParamInfo], lr_scale: f64) -> (Resolution,
             }
         }
     }
-    let frozen = (0..names.len()).filter(|&i| frozen[i]).map(|i| names[i].to_string()).collect();
+    let frozen = (0..names.len())
+        .filter(|&i| frozen[i])
+        .map(|i| names[i].to_string())
+        .collect();
     (Resolution { groups, frozen }, issues)
 }
 
@@ -323,7 +408,11 @@ fn common_prefixes(names: &[&str]) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for n in names {
         let parts: Vec<&str> = n.split('.').collect();
-        let p = if parts.len() > 2 { format!("{}.*", parts[..2].join(".")) } else { n.to_string() };
+        let p = if parts.len() > 2 {
+            format!("{}.*", parts[..2].join("."))
+        } else {
+            n.to_string()
+        };
         if !out.contains(&p) {
             out.push(p);
         }
@@ -338,17 +427,37 @@ mod tests {
     #[test]
     fn fnmatch_follows_python() {
         assert!(fnmatch("*bias*", "backbone.blocks.0.attn.qkv.bias"));
-        assert!(fnmatch("backbone.vision_backbone.*", "backbone.vision_backbone.trunk.pos_embed"));
-        assert!(!fnmatch("backbone.vision_backbone.*", "backbone.vision_backbonex"));
+        assert!(fnmatch(
+            "backbone.vision_backbone.*",
+            "backbone.vision_backbone.trunk.pos_embed"
+        ));
+        assert!(!fnmatch(
+            "backbone.vision_backbone.*",
+            "backbone.vision_backbonex"
+        ));
         assert!(fnmatch("blocks.?.norm1.weight", "blocks.3.norm1.weight"));
-        assert!(fnmatch("blocks.[0-2].x", "blocks.1.x") && !fnmatch("blocks.[!0-2].x", "blocks.1.x"));
+        assert!(
+            fnmatch("blocks.[0-2].x", "blocks.1.x") && !fnmatch("blocks.[!0-2].x", "blocks.1.x")
+        );
         assert!(!fnmatch("A*", "a"));
     }
 
     #[test]
     fn layer_ids_follow_the_vit() {
-        assert_eq!(layer_id("backbone.vision_backbone.trunk.patch_embed.proj.weight", 32), 0);
-        assert_eq!(layer_id("backbone.vision_backbone.trunk.blocks.31.mlp.fc1.weight", 32), 32);
-        assert_eq!(layer_id("backbone.vision_backbone.trunk.ln_post.weight", 32), 33);
+        assert_eq!(
+            layer_id("backbone.vision_backbone.trunk.patch_embed.proj.weight", 32),
+            0
+        );
+        assert_eq!(
+            layer_id(
+                "backbone.vision_backbone.trunk.blocks.31.mlp.fc1.weight",
+                32
+            ),
+            32
+        );
+        assert_eq!(
+            layer_id("backbone.vision_backbone.trunk.ln_post.weight", 32),
+            33
+        );
     }
 }

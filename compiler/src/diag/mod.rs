@@ -37,7 +37,13 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     pub fn new(code: Code, message: impl Into<String>) -> Diagnostic {
-        Diagnostic { code, message: message.into(), labels: Vec::new(), help: None, notes: Vec::new() }
+        Diagnostic {
+            code,
+            message: message.into(),
+            labels: Vec::new(),
+            help: None,
+            notes: Vec::new(),
+        }
     }
 
     pub fn severity(&self) -> Severity {
@@ -50,13 +56,26 @@ impl Diagnostic {
 
     /// The place of the problem.
     pub fn primary(mut self, file: FileId, span: Span, message: impl Into<String>) -> Self {
-        self.labels.insert(0, Label { file, span, message: message.into(), primary: true });
+        self.labels.insert(
+            0,
+            Label {
+                file,
+                span,
+                message: message.into(),
+                primary: true,
+            },
+        );
         self
     }
 
     /// Another place involved.
     pub fn secondary(mut self, file: FileId, span: Span, message: impl Into<String>) -> Self {
-        self.labels.push(Label { file, span, message: message.into(), primary: false });
+        self.labels.push(Label {
+            file,
+            span,
+            message: message.into(),
+            primary: false,
+        });
         self
     }
 
@@ -72,7 +91,10 @@ impl Diagnostic {
 
     /// (file, start offset) of the primary label, to sort diagnostics in source order.
     pub fn position(&self) -> (FileId, u32) {
-        self.labels.first().map(|l| (l.file, l.span.start)).unwrap_or((FileId(u32::MAX), 0))
+        self.labels
+            .first()
+            .map(|l| (l.file, l.span.start))
+            .unwrap_or((FileId(u32::MAX), 0))
     }
 }
 
@@ -85,15 +107,24 @@ pub struct RenderOptions {
 
 impl Default for RenderOptions {
     fn default() -> Self {
-        RenderOptions { color: false, width: 100 }
+        RenderOptions {
+            color: false,
+            width: 100,
+        }
     }
 }
 
 /// Render one diagnostic with miette: the source lines with the labels under them, the help, the notes.
 pub fn render(d: &Diagnostic, files: &Files, opts: RenderOptions) -> String {
     use miette::{GraphicalReportHandler, GraphicalTheme};
-    let theme = if opts.color { GraphicalTheme::unicode() } else { GraphicalTheme::unicode_nocolor() };
-    let handler = GraphicalReportHandler::new_themed(theme).with_width(opts.width).with_links(false);
+    let theme = if opts.color {
+        GraphicalTheme::unicode()
+    } else {
+        GraphicalTheme::unicode_nocolor()
+    };
+    let handler = GraphicalReportHandler::new_themed(theme)
+        .with_width(opts.width)
+        .with_links(false);
     let report = Report::build(d, files);
     let mut out = String::new();
     // Rendering into a String cannot fail.
@@ -150,15 +181,25 @@ struct Report {
 
 impl Report {
     fn build(d: &Diagnostic, files: &Files) -> Report {
-        let severity =
-            if d.code.is_warning() { miette::Severity::Warning } else { miette::Severity::Error };
+        let severity = if d.code.is_warning() {
+            miette::Severity::Warning
+        } else {
+            miette::Severity::Error
+        };
         let primary_file = d.labels.first().map(|l| l.file);
-        let primary_line = d.labels.first().map(|l| files.get(l.file).line_col(l.span.start as usize).0);
+        let primary_line = d
+            .labels
+            .first()
+            .map(|l| files.get(l.file).line_col(l.span.start as usize).0);
         let mut labels = Vec::new();
         let mut related = Vec::new();
         for l in &d.labels {
             let span = miette::SourceSpan::new((l.span.start as usize).into(), l.span.len());
-            let text = if l.message.is_empty() { None } else { Some(l.message.clone()) };
+            let text = if l.message.is_empty() {
+                None
+            } else {
+                Some(l.message.clone())
+            };
             // miette prints every line between two labels; a far-away label gets its own snippet instead.
             let line = files.get(l.file).line_col(l.span.start as usize).0;
             let near = primary_line.is_some_and(|p| p.abs_diff(line) <= MAX_LABEL_DISTANCE);
@@ -226,7 +267,9 @@ impl miette::Diagnostic for Report {
     }
 
     fn help<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
-        self.help.as_ref().map(|h| Box::new(h) as Box<dyn std::fmt::Display>)
+        self.help
+            .as_ref()
+            .map(|h| Box::new(h) as Box<dyn std::fmt::Display>)
     }
 
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
@@ -245,7 +288,9 @@ impl miette::Diagnostic for Report {
         if self.related.is_empty() {
             None
         } else {
-            Some(Box::new(self.related.iter().map(|r| r as &dyn miette::Diagnostic)))
+            Some(Box::new(
+                self.related.iter().map(|r| r as &dyn miette::Diagnostic),
+            ))
         }
     }
 }

@@ -114,7 +114,12 @@ pub struct Stage {
 /// An evaluation: meters run on a model without training (upstream's `mode: val`), on the model's own weights,
 /// a stage's final weights, or a checkpoint.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Component)]
-#[component(kind = "evaluation", name = "evaluation", domain = "any", upstream = "sam3.train.trainer.Trainer")]
+#[component(
+    kind = "evaluation",
+    name = "evaluation",
+    domain = "any",
+    upstream = "sam3.train.trainer.Trainer"
+)]
 pub struct Evaluation {
     /// The model to evaluate.
     pub model: ModelSpec,
