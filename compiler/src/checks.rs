@@ -933,9 +933,30 @@ fn check_optimizer(ck: &mut Checker, s: &StageInfo, file: FileId) {
     if !ck.checked_optimizers.insert(format!("{key:?}")) {
         return;
     }
-    let params: Vec<ParamInfo> = sam3c_stdlib::arch::model_params(&cfg, video);
-    let lr_scale = s.value.number("lr_scale").unwrap_or(1.0);
-    let (_, issues) = groups::resolve(&adamw, &params, lr_scale);
+    // The issues depend only on the patterns and the model, not on learning rates: a spec with many optimizers
+    // over one recipe resolves it once.
+    let content_key = format!(
+        "{:?}|{:?}|{:?}|{:?}|{}|{}|{video}|{}",
+        adamw.groups.iter().map(|g| &g.patterns).collect::<Vec<_>>(),
+        adamw.no_decay,
+        adamw.freeze,
+        adamw.layer_decay.as_ref().map(|l| (
+            &l.over,
+            l.overrides.iter().map(|o| &o.pattern).collect::<Vec<_>>()
+        )),
+        adamw.lr.is_some(),
+        cfg.image.vit_depth,
+        cfg.image.enable_segmentation,
+    );
+    let issues = match ck.resolved_groups.get(&content_key) {
+        Some(issues) => issues.clone(),
+        None => {
+            let params: Vec<ParamInfo> = sam3c_stdlib::arch::model_params(&cfg, video);
+            let (_, issues) = groups::resolve(&adamw, &params, 1.0);
+            ck.resolved_groups.insert(content_key, issues.clone());
+            issues
+        }
+    };
     let model_val = s.value.get("model").unwrap().clone();
     let model_desc = format!(
         "`{}`{}",

@@ -48,8 +48,10 @@ pub struct Checker<'p> {
     pub out_dir: String,
     /// Pipelines already checked (a pipeline shared by stages is reported once).
     pub checked_pipelines: std::collections::HashSet<DeclId>,
-    /// Optimizer/model pairs already resolved.
+    /// Optimizer/model pairs already reported.
     pub checked_optimizers: std::collections::HashSet<String>,
+    /// Group-resolution issues by optimizer patterns and model (see `checks::check_optimizer`).
+    pub resolved_groups: HashMap<String, Vec<sam3c_stdlib::groups::GroupIssue>>,
 }
 
 /// Where names are looked up.
@@ -74,6 +76,7 @@ impl<'p> Checker<'p> {
             out_dir: "runs".into(),
             checked_pipelines: Default::default(),
             checked_optimizers: Default::default(),
+            resolved_groups: Default::default(),
         }
     }
 

@@ -1,5 +1,6 @@
 //! The native runtime: the only crate of sam3c that touches tch.
 
+pub mod checkpoint;
 pub mod data;
 #[cfg(feature = "formats-contract")]
 pub mod demo;

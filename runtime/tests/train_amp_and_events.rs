@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{oracle_python, run_oracle_into, TempDir};
+use common::{oracle_python, run_oracle_script, TempDir};
 use sam3c_runtime::train::amp::{autocast, is_enabled, Autocast};
 use sam3c_runtime::train::tensorboard::EventWriter;
 use serde_json::Value;
@@ -62,7 +62,7 @@ fn event_files_read_back_in_tensorboard() {
     let out = TempDir::new("train-events-out");
     let logs = TempDir::new("train-events");
     let path = {
-        let mut writer = EventWriter::create(logs.path()).unwrap();
+        let mut writer = EventWriter::create(&logs.0).unwrap();
         for step in 0..5i64 {
             writer
                 .add_scalars(
@@ -81,18 +81,13 @@ fn event_files_read_back_in_tensorboard() {
     let name = path.file_name().unwrap().to_str().unwrap().to_owned();
     assert!(name.starts_with("events.out.tfevents."), "{name}");
     // A second writer in the same directory gets its own file.
-    let second = EventWriter::create(logs.path()).unwrap();
+    let second = EventWriter::create(&logs.0).unwrap();
     assert_ne!(second.path(), path);
     drop(second);
 
-    run_oracle_into(
-        &python,
-        "train_tensorboard_oracle.py",
-        out.path(),
-        &[logs.path().to_str().unwrap()],
-    );
+    run_oracle_script(&python, "train_tensorboard_oracle.py", &[&out.0, &logs.0]);
     let read: Value =
-        serde_json::from_str(&std::fs::read_to_string(out.path().join("scalars.json")).unwrap())
+        serde_json::from_str(&std::fs::read_to_string(out.0.join("scalars.json")).unwrap())
             .unwrap();
     assert_eq!(read["files"].as_array().unwrap().len(), 2);
     // Two file-version events, five events of two scalars, one event of one scalar.

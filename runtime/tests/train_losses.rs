@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{oracle_python, run_oracle_into, TempDir};
+use common::{oracle_python, run_oracle_script, TempDir};
 use sam3c_runtime::train::loss::{
     FindOutputs, FindTargets, LayerOutputs, LossDict, Normalization, QueryPredictions, Sam3Loss,
     SingleProcess, TrackerFrameOutputs, TrackerLossFn, CORE_LOSS_KEY,
@@ -258,14 +258,13 @@ fn losses_and_gradients_agree_with_upstream() {
     };
     tch::set_num_threads(1);
     let dir = TempDir::new("train-losses");
-    run_oracle_into(&python, "train_loss_oracle.py", dir.path(), &[]);
+    run_oracle_script(&python, "train_loss_oracle.py", &[&dir.0]);
     let cases: Vec<Value> =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("cases.json")).unwrap())
-            .unwrap();
+        serde_json::from_str(&std::fs::read_to_string(dir.0.join("cases.json")).unwrap()).unwrap();
     let mut kinds = BTreeSet::new();
     for case in &cases {
         let data = load(
-            &dir.path()
+            &dir.0
                 .join(format!("{}.safetensors", case["name"].as_str().unwrap())),
         );
         match case["kind"].as_str().unwrap() {

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{oracle_python, run_oracle_into, TempDir};
+use common::{oracle_python, run_oracle_script, TempDir};
 use sam3c_runtime::train::loss::{FindTargets, QueryPredictions};
 use sam3c_runtime::train::matcher::{
     linear_sum_assignment, rows_sorted_by_column, HungarianMatcher, OneToManyMatcher,
@@ -51,13 +51,13 @@ fn matchers_agree_with_upstream_sam3() {
         return;
     };
     let dir = TempDir::new("train-matcher");
-    run_oracle_into(&python, "train_matcher_oracle.py", dir.path(), &[]);
+    run_oracle_script(&python, "train_matcher_oracle.py", &[&dir.0]);
     let meta: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("matchers.json")).unwrap())
+        serde_json::from_str(&std::fs::read_to_string(dir.0.join("matchers.json")).unwrap())
             .unwrap();
 
     // Assignments of exported cost matrices, ties and near-ties included.
-    let assignment = load(&dir.path().join("assignment.safetensors"));
+    let assignment = load(&dir.0.join("assignment.safetensors"));
     let count = meta["assignments"].as_u64().unwrap();
     assert!(count >= 20);
     for k in 0..count {
@@ -81,7 +81,7 @@ fn matchers_agree_with_upstream_sam3() {
         );
     }
 
-    let tensors = load(&dir.path().join("matchers.safetensors"));
+    let tensors = load(&dir.0.join("matchers.safetensors"));
     for case in meta["cases"].as_array().unwrap() {
         let name = case["name"].as_str().unwrap();
         let get = |key: &str| &tensors[&format!("{name}.{key}")];

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{oracle_python, run_oracle_into, TempDir};
+use common::{oracle_python, run_oracle_script, TempDir};
 use sam3c_runtime::train::guard::{check_grad_norm, check_losses};
 use sam3c_runtime::train::loss::LossDict;
 use sam3c_runtime::train::optim::{AdamW, AdamWConfig, GradAccumulation, ParamGroup};
@@ -103,9 +103,9 @@ fn optimizer_and_schedules_match_torch_sam3_and_fvcore() {
     };
     tch::set_num_threads(1);
     let dir = TempDir::new("train-optim");
-    run_oracle_into(&python, "train_optim_oracle.py", dir.path(), &[]);
-    adamw_with_groups_and_clipping_matches_torch_and_resumes_exactly(dir.path());
-    schedules_match_sam3_and_fvcore(dir.path());
+    run_oracle_script(&python, "train_optim_oracle.py", &[&dir.0]);
+    adamw_with_groups_and_clipping_matches_torch_and_resumes_exactly(&dir.0);
+    schedules_match_sam3_and_fvcore(&dir.0);
 }
 
 fn adamw_with_groups_and_clipping_matches_torch_and_resumes_exactly(dir: &Path) {

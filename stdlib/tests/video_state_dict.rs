@@ -1,12 +1,14 @@
 //! The video model's description against the state dict of the real `build_sam3_video_model()` (the TSV was
 //! written by upstream on the full model; see reference/upstream-sam3.md §5).
 
+use sam3c_stdlib::arch::image::image_params;
 use sam3c_stdlib::arch::tracker::{tracker_params, TrackerConfig};
 use sam3c_stdlib::arch::video::{
-    interactive_image_params_from_image, video_params_from_image, with_sam2_neck, DETECTOR_PREFIX,
-    INTERACTIVE_TRACKER_PREFIX, SAM2_NECK_PREFIX, TRACKER_PREFIX,
+    interactive_image_params, interactive_image_params_from_image, video_params,
+    video_params_from_image, with_sam2_neck, DETECTOR_PREFIX, INTERACTIVE_TRACKER_PREFIX,
+    SAM2_NECK_PREFIX, TRACKER_PREFIX,
 };
-use sam3c_stdlib::arch::{DType, ModuleKind, ParamInfo};
+use sam3c_stdlib::arch::{DType, ModuleKind, ParamInfo, Sam3Config};
 
 const VIDEO_TSV: &str = include_str!("data/sam3_video_state_dict.tsv");
 
@@ -148,4 +150,60 @@ fn interactive_image_model_has_the_video_tensors_under_other_names() {
         .collect();
     assert_eq!(parameter_count(&interactive), 860_055_224);
     assert_eq!(rows(&interactive), renamed);
+}
+
+#[test]
+fn video_params_of_the_full_config_equal_the_upstream_state_dict() {
+    let video = video_params(&Sam3Config::full());
+    assert_eq!(rows(&video), upstream_rows());
+    assert_eq!(parameter_count(&video), 860_055_224);
+    // The RoPE tables are complex buffers, not parameters.
+    let complex = video.iter().filter(|p| p.dtype == DType::Complex64).count();
+    assert_eq!(complex, 32);
+    assert!(video
+        .iter()
+        .filter(|p| p.dtype == DType::Complex64)
+        .all(|p| !p.trainable));
+}
+
+#[test]
+fn interactive_image_params_have_the_video_count() {
+    let interactive = interactive_image_params(&Sam3Config::full());
+    assert_eq!(parameter_count(&interactive), 860_055_224);
+    assert_eq!(interactive.len(), 1465);
+}
+
+#[test]
+fn neck_copy_agrees_with_the_image_description_s_own_flag() {
+    for base in [Sam3Config::full(), Sam3Config::tiny()] {
+        let mut flagged = base.image.clone();
+        flagged.add_sam2_neck = true;
+        assert_eq!(
+            rows(&with_sam2_neck(&image_params(&base.image))),
+            rows(&image_params(&flagged))
+        );
+        // and the video layout is the same whichever way the copy comes in
+        let cfg = Sam3Config {
+            image: flagged,
+            ..base.clone()
+        };
+        assert_eq!(rows(&video_params(&cfg)), rows(&video_params(&base)));
+    }
+}
+
+#[test]
+fn full_and_tiny_video_configs_are_consistent_and_mismatches_are_named() {
+    use sam3c_stdlib::arch::video::check_video_config;
+    check_video_config(&Sam3Config::full()).unwrap();
+    check_video_config(&Sam3Config::tiny()).unwrap();
+    let mut cfg = Sam3Config::tiny();
+    cfg.tracker.d_model = 128;
+    let err = check_video_config(&cfg).unwrap_err();
+    assert!(
+        err.contains("`d_model` (128)") && err.contains("(64)"),
+        "{err}"
+    );
+    let mut cfg = Sam3Config::tiny();
+    cfg.tracker.image_size = 448;
+    assert!(check_video_config(&cfg).unwrap_err().contains("image_size"));
 }

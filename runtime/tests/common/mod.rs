@@ -255,25 +255,48 @@ pub fn shared_fixture(script: &'static str, case: &str) -> Option<Fixture> {
     })
 }
 
-impl TempDir {
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-/// Runs `tests/oracle/<script> <out_dir> [args]`, for oracles that write several files (JSON and safetensors)
-/// into a directory.
-pub fn run_oracle_into(python: &Path, script: &str, out_dir: &Path, args: &[&str]) {
+/// Runs `tests/oracle/<script>` with arbitrary path arguments (scripts that write several files to a
+/// directory); panics with the script's output if it fails.
+pub fn run_oracle_script(python: &Path, script: &str, args: &[&Path]) {
     let output = Command::new(python)
         .arg(oracle_dir().join(script))
-        .arg(out_dir)
         .args(args)
+        .env("SAM3C_ASSETS", assets_dir())
         .output()
-        .unwrap_or_else(|e| panic!("could not run {}: {e}", python.display()));
+        .expect("failed to start the oracle interpreter");
     assert!(
         output.status.success(),
-        "oracle {script} failed ({}):\n{}",
-        output.status,
+        "oracle {script} failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
+}
+
+/// As [`assert_close`], with the scale at least `floor`: for tensors that are zero up to rounding (the
+/// gradient of an attention key bias), compared against a larger scale of the same computation.
+pub fn assert_close_with_floor(
+    what: &str,
+    ours: &Tensor,
+    reference: &Tensor,
+    rel: f64,
+    floor: f64,
+) {
+    let scale = reference
+        .to_kind(Kind::Double)
+        .abs()
+        .max()
+        .double_value(&[]);
+    if reference.numel() > 0 && scale < floor {
+        assert_eq!(ours.size(), reference.size(), "{what}: shape");
+        let diff = (ours.to_kind(Kind::Double) - reference.to_kind(Kind::Double))
+            .abs()
+            .max()
+            .double_value(&[]);
+        assert!(
+            diff <= rel * floor,
+            "{what}: max|diff| = {diff:.3e} > {rel:.1e} * floor ({floor:.3e})"
+        );
+    } else {
+        assert_close(what, ours, reference, rel);
+    }
 }

@@ -44,6 +44,10 @@ pub enum ModuleKind {
     /// The `out_proj` of a multi-head attention (`NonDynamicallyQuantizableLinear`, not a plain `Linear` to
     /// upstream's exact-type matching).
     AttentionOutProj,
+    /// sam3's `LayerNorm2d` (channels of an NCHW map) in the tracker's memory encoder.
+    LayerNorm2d,
+    /// SAM's own `LayerNorm2d` class (same math) in the tracker's prompt encoder and mask decoder.
+    SamLayerNorm2d,
     /// A bare `nn.Parameter` or buffer on a composite module (pos_embed, query_embed, ...).
     Other,
 }
@@ -65,6 +69,8 @@ impl ModuleKind {
             ModuleKind::AttentionOutProj => {
                 "torch.nn.modules.linear.NonDynamicallyQuantizableLinear"
             }
+            ModuleKind::LayerNorm2d => "sam3.model.model_misc.LayerNorm2d",
+            ModuleKind::SamLayerNorm2d => "sam3.sam.common.LayerNorm2d",
             ModuleKind::Other => "(composite module)",
         }
     }

@@ -386,7 +386,11 @@ pub fn tracker_params(cfg: &TrackerConfig) -> Vec<ParamInfo> {
             out,
             k,
         );
-        p.layer_norm_2d(&format!("{mb}.mask_downsampler.encoder.{}", idx + 1), out);
+        p.layer_norm_2d(
+            &format!("{mb}.mask_downsampler.encoder.{}", idx + 1),
+            out,
+            ModuleKind::LayerNorm2d,
+        );
         idx += 3; // conv, LayerNorm2d, GELU
         chans = out;
     }
@@ -398,7 +402,7 @@ pub fn tracker_params(cfg: &TrackerConfig) -> Vec<ParamInfo> {
             p.other(&format!("{l}.gamma"), &[d]);
         }
         p.depthwise_conv(&format!("{l}.dwconv"), d, cfg.fuser_kernel_size);
-        p.layer_norm_2d(&format!("{l}.norm"), d);
+        p.layer_norm_2d(&format!("{l}.norm"), d, ModuleKind::LayerNorm2d);
         p.linear(&format!("{l}.pwconv1"), d, CXBLOCK_MLP_RATIO * d);
         p.linear(&format!("{l}.pwconv2"), CXBLOCK_MLP_RATIO * d, d);
     }
@@ -417,9 +421,17 @@ pub fn tracker_params(cfg: &TrackerConfig) -> Vec<ParamInfo> {
     p.embedding(&format!("{pe}.not_a_point_embed"), 1, d);
     let c = cfg.prompt_mask_in_chans;
     p.conv(&format!("{pe}.mask_downscaling.0"), 1, c / 4, 2);
-    p.layer_norm_2d(&format!("{pe}.mask_downscaling.1"), c / 4);
+    p.layer_norm_2d(
+        &format!("{pe}.mask_downscaling.1"),
+        c / 4,
+        ModuleKind::SamLayerNorm2d,
+    );
     p.conv(&format!("{pe}.mask_downscaling.3"), c / 4, c, 2);
-    p.layer_norm_2d(&format!("{pe}.mask_downscaling.4"), c);
+    p.layer_norm_2d(
+        &format!("{pe}.mask_downscaling.4"),
+        c,
+        ModuleKind::SamLayerNorm2d,
+    );
     p.conv(&format!("{pe}.mask_downscaling.6"), c, d, 1);
     p.embedding(&format!("{pe}.no_mask_embed"), 1, d);
 
@@ -448,7 +460,11 @@ pub fn tracker_params(cfg: &TrackerConfig) -> Vec<ParamInfo> {
     p.embedding(&format!("{md}.mask_tokens"), cfg.num_mask_tokens(), d);
     p.embedding(&format!("{md}.obj_score_token"), 1, d);
     p.conv_transpose(&format!("{md}.output_upscaling.0"), d, d / 4, 2);
-    p.layer_norm_2d(&format!("{md}.output_upscaling.1"), d / 4);
+    p.layer_norm_2d(
+        &format!("{md}.output_upscaling.1"),
+        d / 4,
+        ModuleKind::SamLayerNorm2d,
+    );
     p.conv_transpose(&format!("{md}.output_upscaling.3"), d / 4, d / 8, 2);
     p.conv(&format!("{md}.conv_s0"), d, d / 8, 1);
     p.conv(&format!("{md}.conv_s1"), d, d / 4, 1);
@@ -553,11 +569,11 @@ impl Params {
         self.push(format!("{name}.bias"), &[dim], ModuleKind::LayerNorm, true);
     }
 
-    /// SAM's `LayerNorm2d` is its own class, not `torch.nn.LayerNorm`: upstream rules naming
-    /// `torch.nn.LayerNorm` do not match it, so it is `Other`.
-    fn layer_norm_2d(&mut self, name: &str, dim: i64) {
-        self.push(format!("{name}.weight"), &[dim], ModuleKind::Other, true);
-        self.push(format!("{name}.bias"), &[dim], ModuleKind::Other, true);
+    /// A `LayerNorm2d` (not `torch.nn.LayerNorm`: upstream rules naming that class do not match it); the
+    /// memory encoder and the SAM heads use two classes of that name.
+    fn layer_norm_2d(&mut self, name: &str, dim: i64, kind: ModuleKind) {
+        self.push(format!("{name}.weight"), &[dim], kind, true);
+        self.push(format!("{name}.bias"), &[dim], kind, true);
     }
 
     fn embedding(&mut self, name: &str, count: i64, dim: i64) {

@@ -74,3 +74,42 @@ pub fn interactive_image_params_from_image(
     ));
     out
 }
+
+/// The video model's state dict for `cfg` (`build_sam3_video_model`, the layout of the official `sam3.pt`).
+pub fn video_params(cfg: &super::Sam3Config) -> Vec<ParamInfo> {
+    video_params_from_image(&super::image::image_params(&cfg.image), &cfg.tracker)
+}
+
+/// `build_sam3_image_model(enable_inst_interactivity=True)`'s state dict for `cfg`.
+pub fn interactive_image_params(cfg: &super::Sam3Config) -> Vec<ParamInfo> {
+    interactive_image_params_from_image(&super::image::image_params(&cfg.image), &cfg.tracker)
+}
+
+/// The tracker works on the detector's `sam2_convs` features: it must agree with the image model on the
+/// channel width, the input size and the stride of the lowest-resolution level. The message names the fields.
+pub fn check_video_config(cfg: &super::Sam3Config) -> Result<(), String> {
+    let (image, tracker) = (&cfg.image, &cfg.tracker);
+    let pairs = [
+        ("d_model", image.d_model, "d_model", tracker.d_model),
+        (
+            "resolution",
+            image.resolution,
+            "image_size",
+            tracker.image_size,
+        ),
+        (
+            "patch_size",
+            image.patch_size,
+            "backbone_stride",
+            tracker.backbone_stride,
+        ),
+    ];
+    for (image_field, a, tracker_field, b) in pairs {
+        if a != b {
+            return Err(format!(
+                "the tracker's `{tracker_field}` ({b}) must equal the image model's `{image_field}` ({a})"
+            ));
+        }
+    }
+    tracker.validate()
+}
