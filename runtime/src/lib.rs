@@ -6,3 +6,4 @@ pub mod demo;
 pub mod device;
 pub mod model;
 pub mod text;
+pub mod train;
