@@ -1,3 +1,7 @@
 //! The native runtime: the only crate of sam3c that touches tch.
 
+pub mod checkpoint;
+pub mod data;
+pub mod demo;
 pub mod device;
+pub mod model;

@@ -7,6 +7,7 @@
 
 pub mod image;
 pub mod tracker;
+pub mod video;
 
 use serde::{Deserialize, Serialize};
 
@@ -36,8 +37,43 @@ pub enum ModuleKind {
     LayerNorm,
     GroupNorm,
     Embedding,
+    /// `torch.nn.MultiheadAttention` itself: owns `in_proj_weight` / `in_proj_bias`.
+    MultiheadAttention,
+    /// sam3's `MultiheadAttentionWrapper` subclass of it (upstream matches module classes by exact type).
+    MultiheadAttentionWrapper,
+    /// The `out_proj` of a multi-head attention (`NonDynamicallyQuantizableLinear`, not a plain `Linear` to
+    /// upstream's exact-type matching).
+    AttentionOutProj,
+    /// sam3's `LayerNorm2d` (channels of an NCHW map) in the tracker's memory encoder.
+    LayerNorm2d,
+    /// SAM's own `LayerNorm2d` class (same math) in the tracker's prompt encoder and mask decoder.
+    SamLayerNorm2d,
     /// A bare `nn.Parameter` or buffer on a composite module (pos_embed, query_embed, ...).
     Other,
+}
+
+impl ModuleKind {
+    /// The Python class upstream's `module_cls_names` would name (exact type).
+    pub fn upstream_class(self) -> &'static str {
+        match self {
+            ModuleKind::Linear => "torch.nn.Linear",
+            ModuleKind::Conv2d => "torch.nn.Conv2d",
+            ModuleKind::ConvTranspose2d => "torch.nn.ConvTranspose2d",
+            ModuleKind::LayerNorm => "torch.nn.LayerNorm",
+            ModuleKind::GroupNorm => "torch.nn.GroupNorm",
+            ModuleKind::Embedding => "torch.nn.Embedding",
+            ModuleKind::MultiheadAttention => "torch.nn.MultiheadAttention",
+            ModuleKind::MultiheadAttentionWrapper => {
+                "sam3.model.model_misc.MultiheadAttentionWrapper"
+            }
+            ModuleKind::AttentionOutProj => {
+                "torch.nn.modules.linear.NonDynamicallyQuantizableLinear"
+            }
+            ModuleKind::LayerNorm2d => "sam3.model.model_misc.LayerNorm2d",
+            ModuleKind::SamLayerNorm2d => "sam3.sam.common.LayerNorm2d",
+            ModuleKind::Other => "(composite module)",
+        }
+    }
 }
 
 /// One entry of a model's state dict.
@@ -79,5 +115,16 @@ impl Sam3Config {
             image: image::ImageConfig::tiny(),
             tracker: tracker::TrackerConfig::tiny(),
         }
+    }
+}
+
+/// The state-dict entries of a model: the image model (`detector` layout not applied), or the video model
+/// (`detector.*` + the SAM 2 neck copy + `tracker.*`).
+pub fn model_params(cfg: &Sam3Config, video: bool) -> Vec<ParamInfo> {
+    let image = image::image_params(&cfg.image);
+    if video {
+        video::video_params_from_image(&image, &cfg.tracker)
+    } else {
+        image
     }
 }

@@ -1,6 +1,6 @@
 //! Datasets: where images or videos and their annotations come from, and how queries are built from them.
 
-use sam3c_derive::Component;
+use sam3c_derive::{Component, DslUnion};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -97,4 +97,11 @@ pub struct ClipSampler {
     /// At most this many tracked objects per clip.
     #[param(default = "50", range = "1..", upstream = "max_masklet_num_in_video")]
     pub max_objects: u32,
+}
+
+/// Any dataset.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, DslUnion)]
+pub enum DatasetSpec {
+    CocoImages(CocoImages),
+    YtvisVideos(YtvisVideos),
 }

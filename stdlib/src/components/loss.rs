@@ -1,6 +1,6 @@
 //! Losses and matchers of SAM 3 (reference/upstream-sam3.md §6 gives the math).
 
-use sam3c_derive::Component;
+use sam3c_derive::{Component, DslUnion};
 use serde::{Deserialize, Serialize};
 
 /// The detection loss of SAM 3: a sum of loss terms over the decoder's main and auxiliary outputs, one-to-one
@@ -42,7 +42,7 @@ pub struct Sam3Loss {
 }
 
 /// One loss term of `sam3_loss`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, DslUnion)]
 pub enum LossTerm {
     Boxes(BoxLoss),
     Classification(PresenceLoss),
@@ -99,6 +99,9 @@ pub struct PresenceLoss {
     /// Normalize as if there were this many queries (upstream pads to 200).
     #[param(default = "200", range = "1..", upstream = "pad_n_queries")]
     pub pad_queries: u32,
+    /// Scale of positive queries when the model has fewer queries than `pad_queries`.
+    #[param(default = "1.0", range = "0..", upstream = "pad_scale_pos")]
+    pub pad_scale_pos: f64,
     /// Mask negatives of non-exhaustive queries.
     #[param(default = "false", upstream = "weak_loss")]
     pub weak: bool,
@@ -253,4 +256,11 @@ pub struct TrackerLoss {
     /// Supervise only the best of the multimask outputs.
     #[param(default = "true")]
     pub best_mask_only: bool,
+}
+
+/// Any loss.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, DslUnion)]
+pub enum LossSpec {
+    Sam3Loss(Sam3Loss),
+    TrackerLoss(TrackerLoss),
 }

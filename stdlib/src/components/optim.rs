@@ -1,11 +1,11 @@
 //! The optimizer and its parameter groups, and learning-rate schedules.
 
 use crate::units::Span;
-use sam3c_derive::{Component, DslEnum};
+use sam3c_derive::{Component, DslEnum, DslUnion};
 use serde::{Deserialize, Serialize};
 
 /// AdamW with parameter groups. `lr` is the learning rate of every parameter no group claims; each group gives
-/// its own. Layer-wise decay scales the learning rate of a ViT trunk block by `decay^(depth − block)`. Weight decay
+/// its own; a stage's `lr_scale` multiplies them all. Layer-wise decay scales the learning rate of a ViT trunk block by `decay^(depth − block)`. Weight decay
 /// is `weight_decay`, or 0 for parameters matching `no_decay`. Frozen parameters are not trained at all.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Component)]
 #[component(
@@ -15,9 +15,10 @@ use serde::{Deserialize, Serialize};
     upstream = "torch.optim.AdamW"
 )]
 pub struct AdamW {
-    /// Base learning rate of parameters no group claims.
-    #[param(range = "0..")]
-    pub lr: f64,
+    /// Learning rate of the parameters no group claims. Without it, every trainable parameter must belong to a
+    /// group (or be frozen).
+    #[param(default = "none", range = "0..")]
+    pub lr: Option<f64>,
     /// Groups of parameters with their own learning rate, by name pattern.
     #[param(default = "[]")]
     pub groups: Vec<Group>,
@@ -58,7 +59,7 @@ pub struct Group {
 }
 
 /// Selects parameters by name pattern or by the kind of module that owns them.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, DslUnion)]
 pub enum ParamSelector {
     Pattern(String),
     Module(ModuleKindName),
@@ -98,15 +99,20 @@ pub struct LayerDecay {
     pub min: Option<f64>,
 }
 
-/// A fixed learning-rate scale for parameters matching `pattern`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A fixed learning-rate scale for parameters matching `pattern`, written as a record:
+/// `{ pattern = "*pos_embed*", scale = 1.0 }`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Component)]
+#[component(kind = "value", name = "scale_override", domain = "any")]
 pub struct ScaleOverride {
+    /// Parameter-name pattern.
     pub pattern: String,
+    /// The scale of the learning rate of matching parameters.
+    #[param(range = "0..")]
     pub scale: f64,
 }
 
 /// Learning-rate schedules. Each multiplies every group's learning rate by a factor that depends on the step.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, DslUnion)]
 pub enum Schedule {
     InverseSqrt(InverseSqrt),
     Cosine(Cosine),

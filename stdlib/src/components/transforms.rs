@@ -6,7 +6,7 @@
 //! backend inserts it where Meta's trainer needs it.
 
 use crate::units::Pixels;
-use sam3c_derive::{Component, DslEnum};
+use sam3c_derive::{Component, DslEnum, DslUnion};
 use serde::{Deserialize, Serialize};
 
 /// Drop crowd annotations (`iscrowd = 1`) from the targets.
@@ -75,7 +75,7 @@ pub struct BoxNoise {
 pub struct DecodeMasks {}
 
 /// Candidate sizes of a random resize.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, DslUnion)]
 pub enum ResizeSizes {
     /// Always this size.
     One(Pixels),
@@ -262,4 +262,21 @@ pub enum PipelinePhase {
     Normalize,
     /// After normalization: visual-exemplar conversion, final filters.
     Finish,
+}
+
+/// Any transform: the elements of a pipeline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, DslUnion)]
+pub enum TransformSpec {
+    FilterCrowds(FilterCrowds),
+    FilterEmpty(FilterEmpty),
+    MaxObjects(MaxObjects),
+    BoxNoise(BoxNoise),
+    DecodeMasks(DecodeMasks),
+    RandomResize(RandomResize),
+    Resize(Resize),
+    Pad(Pad),
+    HorizontalFlip(HorizontalFlip),
+    ColorJitter(ColorJitter),
+    Normalize(Normalize),
+    TextToVisual(TextToVisual),
 }
