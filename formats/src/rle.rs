@@ -362,6 +362,10 @@ impl Rle {
             let mut ct = 1u32;
             while ct > 0 {
                 let c = ca.min(cb);
+                if c == 0 && ((ca == 0 && ia >= a.len()) || (cb == 0 && ib >= b.counts.len())) {
+                    cnts.push(cc);
+                    break; // the masks' pixel totals differ (never for checked RLEs): stop instead of looping
+                }
                 cc = cc.wrapping_add(c);
                 ct = 0;
                 ca -= c;
@@ -487,6 +491,9 @@ pub fn intersection_union(a: &[u32], b: &[u32]) -> (u64, u64) {
     let mut ct = 1u64;
     while ct > 0 {
         let c = ca.min(cb);
+        if c == 0 && ((ca == 0 && ia >= a.len()) || (cb == 0 && ib >= b.len())) {
+            break; // one mask ran out of runs: their pixel totals differ (never for checked RLEs)
+        }
         if va || vb {
             union += c;
             if va && vb {
@@ -596,5 +603,23 @@ mod tests {
         assert_eq!(m[0], vec![1.0, 0.0, 1.0]);
         let m = iou(&[c], &[a], &[false]);
         assert_eq!(m[0][0], 0.5);
+    }
+
+    #[test]
+    fn inconsistent_run_totals_terminate() {
+        // built by hand, not through the checked constructors: 4 pixels declared, 2 covered
+        let short = Rle {
+            height: 2,
+            width: 2,
+            counts: vec![0, 2],
+        };
+        let full = Rle {
+            height: 2,
+            width: 2,
+            counts: vec![0, 4],
+        };
+        assert_eq!(intersection_union(&short.counts, &full.counts), (2, 2));
+        let merged = Rle::merge(&[short, full], false);
+        assert_eq!(merged.area(), 2);
     }
 }

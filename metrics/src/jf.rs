@@ -386,15 +386,30 @@ pub fn jf_evaluate(
                 .flat_map(|t| t.iter().flatten())
                 .next()
                 .expect("a present track has a mask");
-            Some(eval_sequence(
+            let size = (first.height, first.width);
+            if let Some(m) = gts
+                .iter()
+                .chain(&trs)
+                .flat_map(|t| t.iter().flatten())
+                .find(|m| (m.height, m.width) != size)
+            {
+                return Some(Err(DataError::pred(
+                    vec![],
+                    format!(
+                        "video {}: masks of different sizes ({}x{} and {}x{})",
+                        v.id, size.0, size.1, m.height, m.width
+                    ),
+                )));
+            }
+            Some(Ok(eval_sequence(
                 &gts,
                 &trs,
                 frames,
-                first.height as usize,
-                first.width as usize,
-            ))
+                size.0 as usize,
+                size.1 as usize,
+            )))
         })
-        .collect();
+        .collect::<Result<Vec<_>, DataError>>()?;
     let total: usize = results.iter().map(|r| r.1).sum();
     let values = (0..JF_FIELDS.len())
         .map(|f| {

@@ -60,7 +60,18 @@ fn coco_ap_matches_pycocotools() {
     let mut cases = Vec::new();
     let mut inputs = Vec::new();
     for (i, spec) in specs.iter().enumerate() {
-        let (gt, mut dt) = coco_case(&mut rng, *spec);
+        let (mut gt, mut dt) = coco_case(&mut rng, *spec);
+        if spec.gt_id_zero {
+            // a perfect detection of the ground truth with id 0, which pycocotools counts as a false positive
+            let ann = &mut gt["annotations"][0];
+            assert_eq!(ann["id"], 0);
+            ann["iscrowd"] = json!(0);
+            let ann = ann.clone();
+            dt.as_array_mut().unwrap().push(json!({
+                "image_id": ann["image_id"], "category_id": ann["category_id"], "bbox": ann["bbox"],
+                "segmentation": ann["segmentation"], "score": 1.0,
+            }));
+        }
         if dt.as_array().unwrap().is_empty() {
             // pycocotools cannot load an empty results list
             dt = json!([{"image_id": gt["images"][0]["id"], "category_id": 3, "bbox": [1, 1, 5, 5], "score": 0.5,
