@@ -180,3 +180,55 @@ fn the_language_server_speaks_lsp_over_stdio() {
         "{text}"
     );
 }
+
+#[test]
+fn eval_prints_the_coco_summary_and_json() {
+    let dir = std::env::temp_dir().join(format!("sam3c-eval-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let gt = dir.join("gt.json");
+    let pred = dir.join("pred.json");
+    std::fs::write(
+        &gt,
+        r#"{"images": [{"id": 1, "file_name": "a.jpg", "width": 100, "height": 100}],
+            "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [10, 10, 20, 20], "area": 400, "iscrowd": 0}],
+            "categories": [{"id": 1, "name": "screw"}]}"#,
+    )
+    .unwrap();
+    // One exact hit and one miss: AP 1 (the hit ranks first).
+    std::fs::write(
+        &pred,
+        r#"[{"image_id": 1, "category_id": 1, "bbox": [10, 10, 20, 20], "score": 0.9},
+            {"image_id": 1, "category_id": 1, "bbox": [60, 60, 10, 10], "score": 0.5}]"#,
+    )
+    .unwrap();
+    let (g, p) = (gt.to_str().unwrap(), pred.to_str().unwrap());
+    let out = sam3c(&[
+        "eval", "--gt", g, "--pred", p, "--metric", "bbox", "--format", "json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let values: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // pycocotools gives 0.9999999999999998 here (its interpolation sums floats); so do we.
+    assert!(
+        (values["coco_eval_bbox_AP"].as_f64().unwrap() - 1.0).abs() < 1e-12,
+        "{values}"
+    );
+    let out = sam3c(&["eval", "--gt", g, "--pred", p]);
+    assert!(String::from_utf8(out.stdout).unwrap().contains(
+        "Average Precision  (AP) @[ IoU=0.50:0.95 | area=   all | maxDets=100 ] = 1.000"
+    ));
+    std::fs::write(
+        &pred,
+        r#"[{"image_id": 7, "category_id": 1, "bbox": [1, 1, 2, 2], "score": 0.9}]"#,
+    )
+    .unwrap();
+    let out = sam3c(&["eval", "--gt", g, "--pred", p]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8(out.stderr)
+        .unwrap()
+        .contains("image_id 7"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

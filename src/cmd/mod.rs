@@ -1,0 +1,7 @@
+//! One module per command.
+
+pub mod check;
+pub mod doc;
+pub mod eval;
+pub mod explain;
+pub mod fmt;
