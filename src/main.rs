@@ -26,6 +26,12 @@ pub enum Format {
     Json,
 }
 
+/// Where a spec runs: sam3c's own runtime, or Meta's trainer through generated configs.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Backend {
+    Upstream,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Parse, resolve and type-check specs, and check their invariants; report every problem with its code.
@@ -79,6 +85,26 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
     },
+    /// Write Hydra configs for Meta's trainer (`python -m sam3.train.train`): one per image stage or evaluation.
+    Export {
+        /// The spec.
+        file: PathBuf,
+        /// The backend to export for.
+        #[arg(long, value_enum)]
+        backend: Backend,
+        /// Write `<stage>.yaml` files into this directory (default: print them).
+        #[arg(short = 'o', long = "out", value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Override a parameter: `--set lr_scale=0.05` (repeatable).
+        #[arg(long = "set", value_name = "NAME=VALUE")]
+        set: Vec<String>,
+        /// Export only this stage or evaluation (repeatable).
+        #[arg(long = "stage", value_name = "NAME")]
+        stage: Vec<String>,
+        /// The text tokenizer's vocabulary (`bpe_simple_vocab_16e6.txt.gz`), which sam3's PyPI wheel lacks.
+        #[arg(long, value_name = "FILE")]
+        bpe_path: Option<String>,
+    },
     /// Run the language server over stdio (diagnostics, hover, go to definition, completion, formatting).
     Lsp,
 }
@@ -102,6 +128,14 @@ fn main() -> ExitCode {
             positive_split,
             format,
         } => cmd::eval::eval(&gt, &pred, &metric, positive_split, format),
+        Command::Export {
+            file,
+            backend: Backend::Upstream,
+            out,
+            set,
+            stage,
+            bpe_path,
+        } => cmd::export::export(&file, out.as_deref(), &set, &stage, bpe_path.as_deref()),
         Command::Lsp => {
             let (connection, io_threads) = lsp_server::Connection::stdio();
             let result = sam3c_lsp::run(&connection, &fsdb::FsDb);

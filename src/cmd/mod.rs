@@ -4,4 +4,5 @@ pub mod check;
 pub mod doc;
 pub mod eval;
 pub mod explain;
+pub mod export;
 pub mod fmt;

@@ -35,9 +35,30 @@ pub fn options_from_header(text: &str) -> CheckOptions {
     opts
 }
 
+/// Check a spec; a first line `// sam3c: --backend upstream` also exports it for Meta's trainer, whose
+/// diagnostics are added.
 pub fn check_file(path: &Path) -> CheckOutput {
     let text = std::fs::read_to_string(path).unwrap();
-    sam3c_compiler::check(&FsDb, path, &options_from_header(&text))
+    let opts = options_from_header(&text);
+    let upstream = text
+        .lines()
+        .take_while(|l| l.starts_with("//"))
+        .any(|l| l.starts_with("// sam3c:") && l.contains("--backend upstream"));
+    let mut out = sam3c_compiler::check(&FsDb, path, &opts);
+    if upstream && !out.has_errors() {
+        let export = sam3c_compiler::upstream::export(
+            &FsDb,
+            path,
+            &sam3c_compiler::upstream::ExportOptions {
+                overrides: opts.overrides.clone(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        out.files = export.files;
+        out.diagnostics = export.diagnostics;
+    }
+    out
 }
 
 /// Every diagnostic rendered as a user sees it (no colour, 100 columns).

@@ -91,6 +91,12 @@ codes! {
     W0612 => "classes unbalanced",
     W0613 => "few examples per class",
     W0614 => "category without annotations",
+    E0700 => "stage Meta's trainer cannot run",
+    E0701 => "setting Meta's trainer cannot express",
+    E0710 => "upstream config cannot be read",
+    E0711 => "upstream setting sam3c cannot express",
+    W0712 => "key no code reads, dropped",
+    W0713 => "job array not converted to a sweep",
 }
 
 impl Code {

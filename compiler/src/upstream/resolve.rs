@@ -1,0 +1,1 @@
+//! OmegaConf's interpolation, as sam3's trainer resolves it.
