@@ -84,3 +84,45 @@ pub fn specs_in(dir: &str) -> Vec<std::path::PathBuf> {
     v.sort();
     v
 }
+
+/// The oracle interpreter, or `None` (with a message) when the Python environment is absent. Under
+/// `SAM3C_REQUIRE_ORACLES=1` a missing interpreter is a failure instead.
+pub fn oracle_python() -> Option<std::path::PathBuf> {
+    match std::env::var_os("SAM3C_PYTHON") {
+        Some(p) if !p.is_empty() => Some(std::path::PathBuf::from(p)),
+        _ => {
+            if std::env::var("SAM3C_REQUIRE_ORACLES").as_deref() == Ok("1") {
+                panic!("SAM3C_REQUIRE_ORACLES=1 but SAM3C_PYTHON is unset: source scripts/env.sh");
+            }
+            eprintln!(
+                "skipping oracle test: SAM3C_PYTHON is unset (source scripts/env.sh to run it)"
+            );
+            None
+        }
+    }
+}
+
+/// A directory under the system temp dir, removed on drop.
+pub struct TempDir(pub std::path::PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let dir = std::env::temp_dir().join(format!("sam3c-{tag}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
