@@ -79,6 +79,17 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
     },
+    /// Print the execution graph of a spec: what runs, in which order, on which artifacts.
+    Graph {
+        /// The .sam3x file.
+        file: PathBuf,
+        /// Override a parameter (repeatable).
+        #[arg(long = "set", value_name = "NAME=VALUE")]
+        set: Vec<String>,
+        /// Text (execution order), Graphviz DOT, or JSON.
+        #[arg(long, value_enum, default_value_t = cmd::graph::GraphFormat::Text)]
+        format: cmd::graph::GraphFormat,
+    },
     /// Run the language server over stdio (diagnostics, hover, go to definition, completion, formatting).
     Lsp,
 }
@@ -102,6 +113,7 @@ fn main() -> ExitCode {
             positive_split,
             format,
         } => cmd::eval::eval(&gt, &pred, &metric, positive_split, format),
+        Command::Graph { file, set, format } => cmd::graph::graph(&file, &set, format),
         Command::Lsp => {
             let (connection, io_threads) = lsp_server::Connection::stdio();
             let result = sam3c_lsp::run(&connection, &fsdb::FsDb);

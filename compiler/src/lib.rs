@@ -12,6 +12,7 @@ pub mod db;
 pub mod diag;
 pub mod docs;
 pub mod eval;
+pub mod graph;
 pub mod program;
 pub mod spec;
 pub mod suggest;
@@ -43,6 +44,8 @@ pub struct CheckOutput {
     pub diagnostics: Vec<Diagnostic>,
     /// The checked spec (also when there are errors: checks that can still run have run).
     pub spec: Option<CheckedSpec>,
+    /// The execution graph, when the spec has no errors.
+    pub graph: Option<graph::ExecGraph>,
 }
 
 impl CheckOutput {
@@ -80,6 +83,7 @@ fn check_inner(
             files: Files::default(),
             diagnostics: diags,
             spec: None,
+            graph: None,
         };
     };
     let overrides = parse_overrides(&mut program, opts, &mut diags);
@@ -113,7 +117,6 @@ fn check_inner(
     if opts.data {
         diags.extend(data::check_data(db, &mut program.files, &stages));
     }
-    sort_and_dedup(&mut diags);
     let files = program.files.clone();
     let spec = CheckedSpec {
         program,
@@ -124,10 +127,20 @@ fn check_inner(
         out_dir,
         sweeps,
     };
+    // Lower to the execution graph once the spec is sound, and check the graph's own invariants.
+    let graph = if diags.iter().any(|d| d.severity() == Severity::Error) {
+        None
+    } else {
+        let g = graph::lower(&spec);
+        diags.extend(graph::validate(&g));
+        Some(g)
+    };
+    sort_and_dedup(&mut diags);
     CheckOutput {
         files,
         diagnostics: diags,
         spec: Some(spec),
+        graph,
     }
 }
 

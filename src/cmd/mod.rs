@@ -5,3 +5,4 @@ pub mod doc;
 pub mod eval;
 pub mod explain;
 pub mod fmt;
+pub mod graph;
