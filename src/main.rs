@@ -90,6 +90,11 @@ enum Command {
         #[arg(long, value_enum, default_value_t = cmd::graph::GraphFormat::Text)]
         format: cmd::graph::GraphFormat,
     },
+    /// The models: `sam3c model inspect sam3 [--video]` lists every state-dict entry (name, shape, dtype).
+    Model {
+        #[command(subcommand)]
+        action: ModelAction,
+    },
     /// Run the language server over stdio (diagnostics, hover, go to definition, completion, formatting).
     Lsp,
 }
@@ -114,6 +119,14 @@ fn main() -> ExitCode {
             format,
         } => cmd::eval::eval(&gt, &pred, &metric, positive_split, format),
         Command::Graph { file, set, format } => cmd::graph::graph(&file, &set, format),
+        Command::Model {
+            action:
+                ModelAction::Inspect {
+                    preset,
+                    video,
+                    summary,
+                },
+        } => cmd::model::inspect(&preset, video, summary),
         Command::Lsp => {
             let (connection, io_threads) = lsp_server::Connection::stdio();
             let result = sam3c_lsp::run(&connection, &fsdb::FsDb);
@@ -125,4 +138,19 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+#[derive(Subcommand)]
+enum ModelAction {
+    /// Print every state-dict entry of a preset: `name<TAB>shape<TAB>dtype`, in upstream order.
+    Inspect {
+        /// `sam3` (the released sizes) or `sam3-tiny`.
+        preset: String,
+        /// The video model (detector and tracker) instead of the image model.
+        #[arg(long)]
+        video: bool,
+        /// Only the number of entries and of trainable parameters.
+        #[arg(long)]
+        summary: bool,
+    },
 }
