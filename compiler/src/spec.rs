@@ -140,7 +140,7 @@ impl Printer<'_> {
             Value::List(items) => {
                 if items.is_empty() {
                     self.out.push_str("[]");
-                } else if items.iter().all(|i| is_simple(i)) {
+                } else if items.iter().all(is_simple) {
                     self.out.push('[');
                     for (i, item) in items.iter().enumerate() {
                         if i > 0 {
