@@ -6,3 +6,5 @@ pub mod eval;
 pub mod explain;
 pub mod export;
 pub mod fmt;
+pub mod graph;
+pub mod model;

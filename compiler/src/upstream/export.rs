@@ -75,6 +75,7 @@ pub fn export(
         overrides: opts.overrides.clone(),
         sweep_index,
         data: false,
+        every_sweep: false,
     };
     let first = crate::check(db, path, &check_opts(0));
     let mut out = ExportOutput {
@@ -252,7 +253,7 @@ fn video_stage(spec: &CheckedSpec, s: &StageInfo) -> Option<Diagnostic> {
     };
     Some(
         Diagnostic::new(
-            Code::E0700,
+            Code::E0800,
             format!(
                 "{what} `{}` {verb} on video, which Meta's trainer cannot run from a config",
                 s.name
@@ -355,7 +356,7 @@ impl Builder<'_> {
     /// Report something Meta's trainer cannot do.
     fn cannot(&mut self, v: &Val, message: String, label: &str, help: String) {
         let (file, span) = at(v);
-        let d = Diagnostic::new(Code::E0701, message)
+        let d = Diagnostic::new(Code::E0801, message)
             .primary(file, span, label)
             .help(help);
         // A value shared by several parts of the config (a schedule of every group) is reported once.
@@ -868,7 +869,7 @@ impl Builder<'_> {
                     let (file, span) = at(m);
                     self.diags.push(
                         Diagnostic::new(
-                            Code::E0701,
+                            Code::E0801,
                             "Meta's trainer has one validation loader, and these meters read different data",
                         )
                         .primary(file, span, "another dataset or pipeline")
