@@ -112,6 +112,16 @@ def main():
     import cpu_patch
 
     cpu_patch.apply()
+    # The data loaders ask for the world size, as under train.py's launcher: one process, gloo, a file store.
+    import torch.distributed as dist
+
+    for k, v in {"RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "1", "LOCAL_WORLD_SIZE": "1"}.items():
+        os.environ.setdefault(k, v)
+    if not dist.is_initialized():
+        store = os.path.join(work, "dist_store")
+        if os.path.exists(store):
+            os.remove(store)
+        dist.init_process_group("gloo", init_method="file://" + store, rank=0, world_size=1)
     from hydra import compose, initialize_config_module
     from sam3.train.utils.train_utils import register_omegaconf_resolvers
 
