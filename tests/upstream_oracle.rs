@@ -25,10 +25,10 @@ const PAIRS: &[(&str, &[&str])] = &[
 
 #[test]
 fn exported_examples_equal_meta_configs_and_instantiate_with_sam3() {
-    let Some(python) = common::oracle_python() else {
+    let Some(python) = sam3c_testkit::oracle_python() else {
         return;
     };
-    let root = common::TempDir::new("upstream-oracle");
+    let root = sam3c_testkit::TempDir::new("upstream-oracle");
     let mut configs = Vec::new();
     let mut tasks_of = std::collections::HashMap::new();
     for (spec, names) in PAIRS {
@@ -144,10 +144,10 @@ fn exported_examples_equal_meta_configs_and_instantiate_with_sam3() {
 
 #[test]
 fn a_stage_initialized_from_another_loads_its_checkpoint_and_accumulates_in_chunks() {
-    let Some(python) = common::oracle_python() else {
+    let Some(python) = sam3c_testkit::oracle_python() else {
         return;
     };
-    let root = common::TempDir::new("upstream-init");
+    let root = sam3c_testkit::TempDir::new("upstream-init");
     let spec = root.path().join("two_stages.sam3x");
     std::fs::write(
         &spec,

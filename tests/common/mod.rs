@@ -35,17 +35,28 @@ pub fn options_from_header(text: &str) -> CheckOptions {
     opts
 }
 
-/// Check a spec; a first line `// sam3c: --backend upstream` also exports it for Meta's trainer, whose
-/// diagnostics are added.
 pub fn check_file(path: &Path) -> CheckOutput {
     let text = std::fs::read_to_string(path).unwrap();
     let opts = options_from_header(&text);
-    let upstream = text
-        .lines()
+    if exports_for_upstream(&text) {
+        check_and_export(path, &opts)
+    } else {
+        sam3c_compiler::check(&FsDb, path, &opts)
+    }
+}
+
+/// Whether a spec's header asks for `--backend upstream` (its export's diagnostics count, too).
+pub fn exports_for_upstream(text: &str) -> bool {
+    text.lines()
         .take_while(|l| l.starts_with("//"))
-        .any(|l| l.starts_with("// sam3c:") && l.contains("--backend upstream"));
-    let mut out = sam3c_compiler::check(&FsDb, path, &opts);
-    if upstream && !out.has_errors() {
+        .any(|l| l.starts_with("// sam3c:") && l.contains("--backend upstream"))
+}
+
+/// Check a spec and, when it checks clean, export it for Meta's trainer; the export's diagnostics replace the
+/// check's (they include them).
+pub fn check_and_export(path: &Path, opts: &CheckOptions) -> CheckOutput {
+    let mut out = sam3c_compiler::check(&FsDb, path, opts);
+    if !out.has_errors() {
         let export = sam3c_compiler::upstream::export(
             &FsDb,
             path,
@@ -83,46 +94,4 @@ pub fn specs_in(dir: &str) -> Vec<std::path::PathBuf> {
         .collect();
     v.sort();
     v
-}
-
-/// The oracle interpreter, or `None` (with a message) when the Python environment is absent. Under
-/// `SAM3C_REQUIRE_ORACLES=1` a missing interpreter is a failure instead.
-pub fn oracle_python() -> Option<std::path::PathBuf> {
-    match std::env::var_os("SAM3C_PYTHON") {
-        Some(p) if !p.is_empty() => Some(std::path::PathBuf::from(p)),
-        _ => {
-            if std::env::var("SAM3C_REQUIRE_ORACLES").as_deref() == Ok("1") {
-                panic!("SAM3C_REQUIRE_ORACLES=1 but SAM3C_PYTHON is unset: source scripts/env.sh");
-            }
-            eprintln!(
-                "skipping oracle test: SAM3C_PYTHON is unset (source scripts/env.sh to run it)"
-            );
-            None
-        }
-    }
-}
-
-/// A directory under the system temp dir, removed on drop.
-pub struct TempDir(pub std::path::PathBuf);
-
-impl TempDir {
-    pub fn new(tag: &str) -> TempDir {
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-        let dir = std::env::temp_dir().join(format!("sam3c-{tag}-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
