@@ -7,4 +7,5 @@ pub mod explain;
 pub mod export;
 pub mod fmt;
 pub mod graph;
+pub mod launch;
 pub mod model;
