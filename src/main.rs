@@ -121,6 +121,17 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         bpe_path: Option<String>,
     },
+    /// Convert a config of Meta's trainer (Hydra YAML) into a formatted .sam3x spec.
+    Import {
+        /// The upstream config.
+        file: PathBuf,
+        /// Write the spec here (default: print it).
+        #[arg(short = 'o', long = "out", value_name = "OUT.sam3x")]
+        out: Option<PathBuf>,
+        /// The defaults-list parent (`eval_base.yaml`; default: the file of that name beside FILE).
+        #[arg(long, value_name = "FILE")]
+        parent: Option<PathBuf>,
+    },
     /// Run a spec's stages and evaluations. `--backend upstream`: export them and launch Meta's trainer
     /// (`python -m sam3.train.train -c <stage>.yaml`) for each, locally or on SLURM.
     Run {
@@ -203,6 +214,9 @@ fn main() -> ExitCode {
             stage,
             bpe_path,
         } => cmd::export::export(&file, out.as_deref(), &set, &stage, bpe_path.as_deref()),
+        Command::Import { file, out, parent } => {
+            cmd::import::import(&file, out.as_deref(), parent.as_deref())
+        }
         Command::Run {
             file,
             backend: Backend::Upstream,

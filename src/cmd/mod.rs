@@ -7,5 +7,6 @@ pub mod explain;
 pub mod export;
 pub mod fmt;
 pub mod graph;
+pub mod import;
 pub mod launch;
 pub mod model;

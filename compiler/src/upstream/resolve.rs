@@ -160,13 +160,38 @@ impl Resolver<'_> {
         if self.stack.contains(&key) {
             return Err(self.error(at, format!("`${{{key}}}` refers to itself")));
         }
-        let Some(target) = lookup(self.root, &key) else {
-            return Err(self.error(at, format!("`${{{key}}}`: the config has no key `{key}`")));
-        };
         self.stack.push(key.clone());
-        let r = self.node(target, &key);
+        let r = self.walk(&key, at);
         self.stack.pop();
         r
+    }
+
+    /// The resolved node at a dotted key; interpolations met on the way are resolved first (a key may go
+    /// through `${...}` that picks a record, as `${tuple.train.img_folder}` does).
+    fn walk(&mut self, key: &str, at: &Node) -> Result<Node, ResolveError> {
+        let missing =
+            |r: &Self| r.error(at, format!("`${{{key}}}`: the config has no key `{key}`"));
+        let mut node = self.root.clone();
+        let mut walked = String::new();
+        for part in key.split('.') {
+            if matches!(&node.value, NodeValue::Str(s) if s.contains("${")) {
+                node = self.node(&node, &walked)?;
+            }
+            node = match &node.value {
+                NodeValue::Map(_) => node.get(part).cloned().ok_or_else(|| missing(self))?,
+                NodeValue::List(items) => part
+                    .parse::<usize>()
+                    .ok()
+                    .and_then(|i| items.get(i).cloned())
+                    .ok_or_else(|| missing(self))?,
+                _ => return Err(missing(self)),
+            };
+            if !walked.is_empty() {
+                walked.push('.');
+            }
+            walked.push_str(part);
+        }
+        self.node(&node, key)
     }
 
     fn argument(&mut self, a: &str, at: &Node) -> Result<Node, ResolveError> {
