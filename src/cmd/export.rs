@@ -83,12 +83,8 @@ pub fn export(
         eprintln!("wrote {} ({}{tasks})", path.display(), c.stage);
     }
     eprintln!(
-        "run them with `sam3c run --backend upstream {}`, or from a directory on the trainer's config path: \
-         python -m sam3.train.train -c {}/<name>.yaml",
-        file.display(),
-        dir.file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| dir.display().to_string())
+        "run them with `sam3c run --backend upstream {}` (it puts the configs on the trainer's config path)",
+        file.display()
     );
     ExitCode::SUCCESS
 }

@@ -993,7 +993,23 @@ impl Importer {
             "training",
         ];
         let args = self.arguments(&ds, &dpath, sig, &fixed).unwrap_or_default();
-        fields.splice(0..0, args);
+        // The dataset's own arguments first, the annotations right after the images.
+        let after_images = args
+            .iter()
+            .position(|a| a.starts_with("images ="))
+            .map_or(0, |i| i + 1);
+        let loader_fields = fields.split_off(
+            fields.len()
+                - fields
+                    .iter()
+                    .rev()
+                    .take_while(|f| !f.starts_with("annotations ="))
+                    .count(),
+        );
+        let mut all = args;
+        all.splice(after_images..after_images, fields);
+        all.extend(loader_fields);
+        let mut fields = all;
         if ds.get("load_segmentation").is_none() {
             // Sam3ImageDataset's default (sam3c's `masks` defaults to true).
             fields.push("masks = false".into());
