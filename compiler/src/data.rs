@@ -235,6 +235,46 @@ impl DataChecker<'_> {
         }
     }
 
+    /// E0605 for the annotations (indices in `annotations`) whose `field` names no entry of `collection`,
+    /// pointing at the first of them.
+    fn unknown_references(
+        &mut self,
+        file: FileId,
+        annotations: &[usize],
+        field: &str,
+        collection: &str,
+    ) {
+        let Some(&first) = annotations.first() else {
+            return;
+        };
+        let fname = self.files.get(file).path.display().to_string();
+        let what = match collection {
+            "categories" => "category",
+            _ => collection.trim_end_matches('s'),
+        };
+        let span = self.json_span(
+            file,
+            &[
+                PathSeg::Key("annotations"),
+                PathSeg::Index(first),
+                PathSeg::Key(field),
+            ],
+        );
+        self.diags.push(
+            Diagnostic::new(
+                Code::E0605,
+                format!(
+                    "{} annotations in `{fname}` refer to an unknown {what}",
+                    annotations.len()
+                ),
+            )
+            .primary(file, span, format!("no {what} has this id"))
+            .help(format!(
+                "every `{field}` must be the `id` of an entry of `{collection}`"
+            )),
+        );
+    }
+
     fn images_dir(&self, c: &ComponentValue, key: &str) -> Option<(PathBuf, Val)> {
         let v = c.get(key)?.clone();
         Some((path_of(&v)?, v))
@@ -310,39 +350,8 @@ impl DataChecker<'_> {
                 unknown_cat.push(i);
             }
         }
-        for (list, field, what) in [
-            (&unknown_image, "image_id", "image"),
-            (&unknown_cat, "category_id", "category"),
-        ] {
-            if let Some(&first) = list.first() {
-                let span = self.json_span(
-                    file,
-                    &[
-                        PathSeg::Key("annotations"),
-                        PathSeg::Index(first),
-                        PathSeg::Key(field),
-                    ],
-                );
-                self.diags.push(
-                    Diagnostic::new(
-                        Code::E0605,
-                        format!(
-                            "{} annotations in `{fname}` refer to an unknown {what}",
-                            list.len()
-                        ),
-                    )
-                    .primary(file, span, format!("no {what} has this id"))
-                    .help(format!(
-                        "every `{field}` must be the `id` of an entry of `{}`",
-                        if what == "image" {
-                            "images"
-                        } else {
-                            "categories"
-                        }
-                    )),
-                );
-            }
-        }
+        self.unknown_references(file, &unknown_image, "image_id", "images");
+        self.unknown_references(file, &unknown_cat, "category_id", "categories");
         if let Some(&(first, rle, (h, w))) = bad_size.first() {
             let span = self.json_span(
                 file,
@@ -518,42 +527,15 @@ impl DataChecker<'_> {
             .collect();
         let cats: HashSet<i64> = d.categories.iter().map(|c| c.id).collect();
         let mut annotated: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); d.videos.len()];
+        let (mut unknown_video, mut unknown_cat) = (Vec::new(), Vec::new());
         for (i, a) in d.annotations.iter().enumerate() {
+            if !cats.contains(&a.category_id) {
+                unknown_cat.push(i);
+            }
             let Some(&v) = videos.get(&a.video_id) else {
-                let span = self.json_span(
-                    file,
-                    &[
-                        PathSeg::Key("annotations"),
-                        PathSeg::Index(i),
-                        PathSeg::Key("video_id"),
-                    ],
-                );
-                self.diags.push(
-                    Diagnostic::new(
-                        Code::E0605,
-                        format!("annotation {i} of `{fname}` refers to an unknown video"),
-                    )
-                    .primary(file, span, "no video has this id"),
-                );
+                unknown_video.push(i);
                 continue;
             };
-            if !cats.contains(&a.category_id) {
-                let span = self.json_span(
-                    file,
-                    &[
-                        PathSeg::Key("annotations"),
-                        PathSeg::Index(i),
-                        PathSeg::Key("category_id"),
-                    ],
-                );
-                self.diags.push(
-                    Diagnostic::new(
-                        Code::E0605,
-                        format!("annotation {i} of `{fname}` refers to an unknown category"),
-                    )
-                    .primary(file, span, "no category has this id"),
-                );
-            }
             let video = &d.videos[v];
             for (f, s) in a.segmentations.iter().enumerate() {
                 let Some(s) = s else { continue };
@@ -580,6 +562,8 @@ impl DataChecker<'_> {
                 }
             }
         }
+        self.unknown_references(file, &unknown_video, "video_id", "videos");
+        self.unknown_references(file, &unknown_cat, "category_id", "categories");
         let frames_needed = c
             .component("clip")
             .and_then(|clip| clip.number("frames"))
