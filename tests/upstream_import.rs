@@ -248,4 +248,26 @@ fn the_factory_guide_mistakes_come_out_as_the_checkers_diagnostics() {
         "{checked:?}\n{}",
         std::fs::read_to_string(&spec).unwrap()
     );
+    // Accumulation without the chunking collate: Meta's trainer fails on it, a spec cannot say it.
+    let unchunked = meta_text("roboflow_v100_full_ft_100_images").replace(
+        "  gradient_accumulation_steps: 1\n",
+        "  gradient_accumulation_steps: 2\n",
+    );
+    let out = import_file(&write(dir.path(), "unchunked.yaml", &unchunked), None);
+    let d = out
+        .diagnostics
+        .iter()
+        .find(|d| d.code.as_str() == "E0811")
+        .expect("E0811");
+    assert!(
+        d.message
+            .starts_with("2 accumulation steps, but the training collate does not split"),
+        "{}",
+        d.message
+    );
+    assert!(
+        span_text(&out, "E0811").contains("collate_fn_api"),
+        "{}",
+        span_text(&out, "E0811")
+    );
 }

@@ -358,6 +358,8 @@ struct Importer {
 
 impl Importer {
     fn cannot(&mut self, n: &Node, message: String, label: &str) {
+        // A call is pointed at by its `_target_` (a map's own place is only where it starts).
+        let n = n.get("_target_").unwrap_or(n);
         self.diags.push(
             Diagnostic::new(Code::E0811, message)
                 .primary(n.file, n.span, label.to_string())
@@ -868,6 +870,26 @@ impl Importer {
             }
             if let Some(a) = int_at(Some(&trainer), "gradient_accumulation_steps") {
                 fields.push(format!("accumulate = {}", a as i64));
+                // Upstream accumulates over the chunks of one batch: without the chunking collate (or with
+                // another number of chunks) its training step fails. A spec always chunks, so this cannot be said.
+                let collate = train.as_ref().and_then(|t| t.get("collate_fn")).cloned();
+                if let Some(c) = collate.filter(|_| a > 1.0) {
+                    let chunks = c.get("num_chunks").and_then(number);
+                    if target(&c) != Some(COLLATE_CHUNKED) || chunks != Some(a) {
+                        self.cannot(
+                            &c,
+                            format!(
+                                "{} accumulation steps, but the training collate {}; Meta's trainer fails on this, and a spec always splits the batch into `accumulate` chunks",
+                                a as i64,
+                                match chunks {
+                                    Some(n) if target(&c) == Some(COLLATE_CHUNKED) => format!("makes {} chunks", n as i64),
+                                    _ => "does not split the batch into chunks".to_string(),
+                                }
+                            ),
+                            "not `collate_fn_api_with_chunking` with `num_chunks` = the accumulation steps",
+                        );
+                    }
+                }
             }
             if let Some(NodeValue::Bool(true)) = trainer.get("skip_saving_ckpts").map(|v| &v.value)
             {
