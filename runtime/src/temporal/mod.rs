@@ -61,7 +61,34 @@ pub use model::{ImageStageReport, Sam2NeckSource, TrackerFeatures, VideoModel, O
 pub use recipe::{FramePrompt, PromptPlan, TrackerTrainingRecipe};
 pub use step::{StepOptions, StepOutput};
 
+use crate::data::Batch;
+use crate::train::loss::TrackerLossFn;
+use sam3c_metrics::values::MetricValues;
+use sam3c_stdlib::components::meter::MeterSpec;
 use std::path::PathBuf;
+
+/// One training step of the temporal stage on a batch of clips ([`VideoModel::train_step`]): the caller
+/// back-propagates `losses["core_loss"]` and steps its optimizer. `Ok(None)`: no clip of the batch has an object
+/// on its first frame (skip the batch).
+pub fn train_clip_step(
+    model: &VideoModel,
+    batch: &Batch,
+    recipe: &TrackerTrainingRecipe,
+    loss: &TrackerLossFn,
+    options: &StepOptions,
+) -> Result<Option<StepOutput>, TemporalError> {
+    model.train_step(batch, recipe, loss, options)
+}
+
+/// The temporal stage's meters (`j_and_f`, `hota`) on their datasets, under the `vos_*` keys of the
+/// semi-supervised protocol ([`eval`]); meters on the same data and pipeline share one tracking run.
+pub fn evaluate_clips(
+    model: &VideoModel,
+    meters: &[MeterSpec],
+    options: &EvalOptions,
+) -> Result<MetricValues, TemporalError> {
+    model.evaluate_meters(meters, options)
+}
 
 /// Everything that can go wrong in temporal training or evaluation; messages name the file, field or input.
 #[derive(Debug, thiserror::Error)]
