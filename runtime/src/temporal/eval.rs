@@ -257,8 +257,8 @@ impl VideoModel {
         meters: &[MeterSpec],
         options: &EvalOptions,
     ) -> Result<MetricValues, TemporalError> {
-        let mut runs: Vec<((YtvisVideos, Vec<TransformSpec>), TrackingRun)> = Vec::new();
-        let mut out = MetricValues::new();
+        // Every meter is checked before anything is tracked.
+        let mut inputs = Vec::with_capacity(meters.len());
         for meter in meters {
             let (data, pipeline) = match meter {
                 MeterSpec::JAndF(m) => (&m.data, &m.pipeline),
@@ -275,11 +275,15 @@ impl VideoModel {
                     "video meters evaluate a `ytvis_videos` dataset".into(),
                 ));
             };
-            let key = (data.clone(), pipeline.clone());
+            inputs.push((data, pipeline));
+        }
+        let mut runs: Vec<((&YtvisVideos, &Vec<TransformSpec>), TrackingRun)> = Vec::new();
+        let mut out = MetricValues::new();
+        for (meter, key) in meters.iter().zip(inputs) {
             let position = match runs.iter().position(|(k, _)| *k == key) {
                 Some(i) => i,
                 None => {
-                    let run = self.track_dataset(data, pipeline, options)?;
+                    let run = self.track_dataset(key.0, key.1, options)?;
                     runs.push((key, run));
                     runs.len() - 1
                 }
