@@ -31,7 +31,8 @@
 //!
 //! Randomness: the step seeds torch's generator (dropout, stochastic depth, box noise, click positions) and its
 //! own generator (which objects, clicks or masks, which frames) from [`StepOptions::seed`], so a seed fixes
-//! the step. Click and box sampling use torch's generator exactly as upstream does, so on the CPU they match
+//! the step. Torch's generator is process-wide: two steps running at once on threads of one process interleave
+//! their draws (the executor runs one step at a time; tests that check draws serialize themselves). Click and box sampling use torch's generator exactly as upstream does, so on the CPU they match
 //! upstream's functions draw for draw (checked by the oracle tests).
 //!
 //! What differs from SAM 2: the defaults are SAM 2.1's fine-tuning recipe, but the discrete choices come from
@@ -42,11 +43,18 @@
 //! more memory). Everything else — the prompt probabilities, correction loop, conditioning-frame bookkeeping,
 //! memory, losses and their weights — is SAM 2's.
 //!
+//! Entry points for the stage executor: [`train_clip_step`] (one step; the caller back-propagates `core_loss`,
+//! clips gradients, steps its optimizer and schedule) and [`evaluate_clips`] (the stage's video meters).
+//!
 //! # Evaluation ([`eval`])
 //!
 //! Semi-supervised video object segmentation: each ground-truth object is given by its mask on the first frame
 //! where it is annotated and tracked through the rest of the video; J&F and HOTA of those tracks, under
-//! `vos_*` keys so that they are not mistaken for SA-Co/VEval's text-prompted phrase HOTA (pHOTA).
+//! `vos_*` keys so that they are not mistaken for SA-Co/VEval's text-prompted phrase HOTA (pHOTA):
+//! `vos_mask_all_video_{J-Mean, J-Recall, J-Decay, F-Mean, F-Recall, F-Decay, J&F}` for `j_and_f`, and
+//! `vos_mask_all_class_*` (or `vos_mask_all_phrase_*` with `phrase = true`) for `hota`. Detection is given here
+//! (the objects' masks on their first frames), so these numbers measure propagation only; they are not
+//! comparable with upstream's `video_mask_all_phrase_HOTA`.
 
 pub mod clip;
 pub mod eval;
