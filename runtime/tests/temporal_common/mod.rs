@@ -77,3 +77,58 @@ pub fn torch_rng_lock() -> std::sync::MutexGuard<'static, ()> {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
     LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
+
+/// The first `videos` videos of `data` cut to their first `frames` frames, in a new annotation file in `dir`: with
+/// a clip sampler of `frames` frames at stride 1 and no reversal, every training clip is a whole (cut) video, so
+/// evaluating these videos evaluates exactly the training clips.
+pub fn cut_videos(data: &YtvisVideos, dir: &Path, videos: usize, frames: usize) -> YtvisVideos {
+    let text = std::fs::read_to_string(&data.annotations).unwrap();
+    let mut json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let cut = |v: &mut serde_json::Value| {
+        if let Some(list) = v.as_array_mut() {
+            list.truncate(frames);
+        }
+    };
+    let kept: Vec<i64> = {
+        let list = json["videos"].as_array_mut().unwrap();
+        list.truncate(videos);
+        for video in list.iter_mut() {
+            cut(&mut video["file_names"]);
+            if video.get("length").is_some() {
+                video["length"] = serde_json::json!(frames);
+            }
+        }
+        list.iter().map(|v| v["id"].as_i64().unwrap()).collect()
+    };
+    let annotations = json["annotations"].as_array_mut().unwrap();
+    annotations.retain(|a| kept.contains(&a["video_id"].as_i64().unwrap()));
+    for a in annotations.iter_mut() {
+        for key in ["segmentations", "bboxes", "areas"] {
+            if let Some(v) = a.get_mut(key) {
+                cut(v);
+            }
+        }
+    }
+    // Tracks that only appear after the cut have nothing left to score.
+    annotations.retain(|a| {
+        a["segmentations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| !s.is_null())
+    });
+    let path = dir.join("cut_annotations.json");
+    std::fs::write(&path, serde_json::to_string(&json).unwrap()).unwrap();
+    YtvisVideos {
+        annotations: path,
+        clip: ClipSampler {
+            frames: frames as u32,
+            stride_min: 1,
+            stride_max: 1,
+            reverse: false,
+            max_objects: 50,
+        },
+        limit: None,
+        ..data.clone()
+    }
+}
