@@ -26,6 +26,12 @@ pub enum Format {
     Json,
 }
 
+/// Where a spec runs: sam3c's own runtime, or Meta's trainer through generated configs.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Backend {
+    Upstream,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Parse, resolve and type-check specs, and check their invariants; report every problem with its code.
@@ -95,6 +101,79 @@ enum Command {
         #[command(subcommand)]
         action: ModelAction,
     },
+    /// Write Hydra configs for Meta's trainer (`python -m sam3.train.train`): one per image stage or evaluation.
+    Export {
+        /// The spec.
+        file: PathBuf,
+        /// The backend to export for.
+        #[arg(long, value_enum)]
+        backend: Backend,
+        /// Write `<stage>.yaml` files into this directory (default: print them).
+        #[arg(short = 'o', long = "out", value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Override a parameter: `--set lr_scale=0.05` (repeatable).
+        #[arg(long = "set", value_name = "NAME=VALUE")]
+        set: Vec<String>,
+        /// Export only this stage or evaluation (repeatable).
+        #[arg(long = "stage", value_name = "NAME")]
+        stage: Vec<String>,
+        /// The text tokenizer's vocabulary (`bpe_simple_vocab_16e6.txt.gz`), which sam3's PyPI wheel lacks.
+        #[arg(long, value_name = "FILE")]
+        bpe_path: Option<String>,
+    },
+    /// Convert a config of Meta's trainer (Hydra YAML) into a formatted .sam3x spec.
+    Import {
+        /// The upstream config.
+        file: PathBuf,
+        /// Write the spec here (default: print it).
+        #[arg(short = 'o', long = "out", value_name = "OUT.sam3x")]
+        out: Option<PathBuf>,
+        /// The defaults-list parent (`eval_base.yaml`; default: the file of that name beside FILE).
+        #[arg(long, value_name = "FILE")]
+        parent: Option<PathBuf>,
+    },
+    /// Run a spec's stages and evaluations. `--backend upstream`: export them and launch Meta's trainer
+    /// (`python -m sam3.train.train -c <stage>.yaml`) for each, locally or on SLURM.
+    Run {
+        /// The spec.
+        file: PathBuf,
+        /// The backend to run on.
+        #[arg(long, value_enum)]
+        backend: Backend,
+        /// Override a parameter: `--set lr_scale=0.05` (repeatable).
+        #[arg(long = "set", value_name = "NAME=VALUE")]
+        set: Vec<String>,
+        /// Run only this stage or evaluation (repeatable).
+        #[arg(long = "stage", value_name = "NAME")]
+        stage: Vec<String>,
+        /// The text tokenizer's vocabulary (`bpe_simple_vocab_16e6.txt.gz`), which sam3's PyPI wheel lacks.
+        #[arg(long, value_name = "FILE")]
+        bpe_path: Option<String>,
+        /// Submit to a cluster through the trainer's submitit path (default: run on this machine).
+        #[arg(long, value_enum)]
+        cluster: Option<cmd::launch::ClusterKind>,
+        /// SLURM partition.
+        #[arg(long)]
+        partition: Option<String>,
+        /// SLURM account.
+        #[arg(long)]
+        account: Option<String>,
+        /// SLURM quality of service.
+        #[arg(long)]
+        qos: Option<String>,
+        /// Nodes (default: the spec's resources).
+        #[arg(long)]
+        nodes: Option<u32>,
+        /// GPUs per node (default: the spec's resources).
+        #[arg(long)]
+        gpus_per_node: Option<u32>,
+        /// Where to write the configs (default: `<experiment out>/upstream_configs`).
+        #[arg(long, value_name = "DIR")]
+        config_dir: Option<PathBuf>,
+        /// Write the configs and print the trainer's commands; launch nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Run the language server over stdio (diagnostics, hover, go to definition, completion, formatting).
     Lsp,
 }
@@ -127,6 +206,47 @@ fn main() -> ExitCode {
                     summary,
                 },
         } => cmd::model::inspect(&preset, video, summary),
+        Command::Export {
+            file,
+            backend: Backend::Upstream,
+            out,
+            set,
+            stage,
+            bpe_path,
+        } => cmd::export::export(&file, out.as_deref(), &set, &stage, bpe_path.as_deref()),
+        Command::Import { file, out, parent } => {
+            cmd::import::import(&file, out.as_deref(), parent.as_deref())
+        }
+        Command::Run {
+            file,
+            backend: Backend::Upstream,
+            set,
+            stage,
+            bpe_path,
+            cluster,
+            partition,
+            account,
+            qos,
+            nodes,
+            gpus_per_node,
+            config_dir,
+            dry_run,
+        } => cmd::launch::run_upstream(
+            &file,
+            &cmd::launch::LaunchOptions {
+                set,
+                stages: stage,
+                bpe_path,
+                cluster,
+                partition,
+                account,
+                qos,
+                nodes,
+                gpus_per_node,
+                config_dir,
+                dry_run,
+            },
+        ),
         Command::Lsp => {
             let (connection, io_threads) = lsp_server::Connection::stdio();
             let result = sam3c_lsp::run(&connection, &fsdb::FsDb);

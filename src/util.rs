@@ -29,18 +29,26 @@ pub fn usage_error(msg: &str) -> ExitCode {
 
 /// Print diagnostics; returns (errors, warnings).
 pub fn report(out: &CheckOutput, format: Format) -> (usize, usize) {
-    let errors = out
-        .diagnostics
+    report_diagnostics(&out.diagnostics, &out.files, format)
+}
+
+/// Print diagnostics whose sources are in `files`; returns (errors, warnings).
+pub fn report_diagnostics(
+    diagnostics: &[sam3c_compiler::Diagnostic],
+    files: &sam3c_compiler::Files,
+    format: Format,
+) -> (usize, usize) {
+    let errors = diagnostics
         .iter()
         .filter(|d| d.severity() == Severity::Error)
         .count();
-    let warnings = out.diagnostics.len() - errors;
+    let warnings = diagnostics.len() - errors;
     match format {
         Format::Json => {
             let stdout = std::io::stdout();
             let mut lock = stdout.lock();
-            for d in &out.diagnostics {
-                let _ = writeln!(lock, "{}", diag::to_json(d, &out.files));
+            for d in diagnostics {
+                let _ = writeln!(lock, "{}", diag::to_json(d, files));
             }
         }
         Format::Human => {
@@ -48,8 +56,8 @@ pub fn report(out: &CheckOutput, format: Format) -> (usize, usize) {
                 color: color_for(&std::io::stderr()),
                 width: terminal_width(),
             };
-            for d in &out.diagnostics {
-                eprint!("{}", diag::render(d, &out.files, opts));
+            for d in diagnostics {
+                eprint!("{}", diag::render(d, files, opts));
                 eprintln!();
             }
         }

@@ -75,7 +75,7 @@ fn sweeps_select_their_values_by_index() {
         let out = sam3c_compiler::check(&common::FsDb, path, &opts);
         let spec = out.spec.unwrap();
         assert_eq!(spec.sweep_size(), 100);
-        let stage = spec.stage("roboflow").unwrap();
+        let stage = spec.stage("roboflow_v100_full_ft_100_images").unwrap();
         let config = spec.stage_config(stage);
         let images = config["data"]["CocoImages"]["images"].as_str().unwrap();
         assert_eq!(images, format!("<YOUR_DATASET_DIR>/{expected}/train"));

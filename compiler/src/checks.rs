@@ -279,7 +279,10 @@ fn check_stage(
                 ck.out_dir.trim_end_matches('/'),
                 s.name
             );
-            if let Some(o) = resume.origin.filter(|o| *o != s.decl) {
+            let other_stage = resume
+                .origin
+                .filter(|o| *o != s.decl && program.decl(*o).kind == DeclKind::Stage);
+            if let Some(o) = other_stage {
                 let other = program.decl(o).name().to_string();
                 ck.diags.push(
                     Diagnostic::new(
@@ -291,6 +294,25 @@ fn check_stage(
                     .primary(file, resume.span, format!("a checkpoint of `{other}`"))
                     .help(format!(
                         "to start from `{other}`'s final weights, write `init = {other}`"
+                    )),
+                );
+            } else if resume.origin != Some(s.decl) && !is_own_run_path(ck, s, p) {
+                // A checkpoint from elsewhere (another stage, another experiment): resuming would continue
+                // that run's epoch count and optimizer state instead of starting this stage.
+                ck.diags.push(
+                    Diagnostic::new(
+                        Code::E0302,
+                        format!(
+                            "`resume` continues this stage's own interrupted run, but `{p}` is not one of `{}`'s checkpoints",
+                            s.name
+                        ),
+                    )
+                    .primary(file, resume.span, "a checkpoint of another run")
+                    .help(format!(
+                        "`{}`'s checkpoints are written under `{}/{}/`; to start from these weights with a fresh optimizer, write `init = \"{p}\"`",
+                        s.name,
+                        ck.out_dir.trim_end_matches('/'),
+                        s.name
                     )),
                 );
             } else if p == &own_final || resume.origin == Some(s.decl) {
@@ -579,6 +601,16 @@ fn check_init_compatibility(ck: &mut Checker, s: &StageInfo, other: &StageInfo, 
             .help("both stages must use the same `size`"),
         );
     }
+}
+
+/// Whether a path lies in the stage's own directory (`<out>/<stage>/`), where its checkpoints are written.
+fn is_own_run_path(ck: &Checker, s: &StageInfo, path: &str) -> bool {
+    let dir = crate::db::normalize(std::path::Path::new(&format!(
+        "{}/{}",
+        ck.out_dir.trim_end_matches('/'),
+        s.name
+    )));
+    crate::db::normalize(std::path::Path::new(path)).starts_with(dir)
 }
 
 fn is_own_checkpoint(ck: &Checker, s: &StageInfo, path: &str) -> bool {

@@ -17,6 +17,7 @@ pub mod program;
 pub mod spec;
 pub mod suggest;
 pub mod types;
+pub mod upstream;
 pub mod value;
 
 pub use db::{FileId, Files, MemoryDb, SourceDb};

@@ -37,7 +37,39 @@ pub fn options_from_header(text: &str) -> CheckOptions {
 
 pub fn check_file(path: &Path) -> CheckOutput {
     let text = std::fs::read_to_string(path).unwrap();
-    sam3c_compiler::check(&FsDb, path, &options_from_header(&text))
+    let opts = options_from_header(&text);
+    if exports_for_upstream(&text) {
+        check_and_export(path, &opts)
+    } else {
+        sam3c_compiler::check(&FsDb, path, &opts)
+    }
+}
+
+/// Whether a spec's header asks for `--backend upstream` (its export's diagnostics count, too).
+pub fn exports_for_upstream(text: &str) -> bool {
+    text.lines()
+        .take_while(|l| l.starts_with("//"))
+        .any(|l| l.starts_with("// sam3c:") && l.contains("--backend upstream"))
+}
+
+/// Check a spec and, when it checks clean, export it for Meta's trainer; the export's diagnostics replace the
+/// check's (they include them).
+pub fn check_and_export(path: &Path, opts: &CheckOptions) -> CheckOutput {
+    let mut out = sam3c_compiler::check(&FsDb, path, opts);
+    if !out.has_errors() {
+        let export = sam3c_compiler::upstream::export(
+            &FsDb,
+            path,
+            &sam3c_compiler::upstream::ExportOptions {
+                overrides: opts.overrides.clone(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        out.files = export.files;
+        out.diagnostics = export.diagnostics;
+    }
+    out
 }
 
 /// Every diagnostic rendered as a user sees it (no colour, 100 columns).

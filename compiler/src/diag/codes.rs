@@ -95,6 +95,13 @@ codes! {
     W0612 => "classes unbalanced",
     W0613 => "few examples per class",
     W0614 => "category without annotations",
+    W0615 => "empty annotations",
+    E0800 => "stage Meta's trainer cannot run",
+    E0801 => "setting Meta's trainer cannot express",
+    E0810 => "upstream config cannot be read",
+    E0811 => "upstream setting sam3c cannot express",
+    W0812 => "key no code reads, dropped",
+    W0813 => "job array not converted to a sweep",
 }
 
 impl Code {

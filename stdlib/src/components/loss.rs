@@ -59,10 +59,10 @@ pub enum LossTerm {
 )]
 pub struct BoxLoss {
     /// Weight of the L1 loss on normalized cxcywh boxes (`loss_bbox`).
-    #[param(default = "5.0", range = "0..")]
+    #[param(default = "5.0", range = "0..", upstream = "weight_dict.loss_bbox")]
     pub l1: f64,
     /// Weight of the GIoU loss (`loss_giou`).
-    #[param(default = "2.0", range = "0..")]
+    #[param(default = "2.0", range = "0..", upstream = "weight_dict.loss_giou")]
     pub giou: f64,
     /// Also apply to auxiliary decoder layers.
     #[param(default = "true", upstream = "compute_aux")]
@@ -79,10 +79,14 @@ pub struct BoxLoss {
 )]
 pub struct PresenceLoss {
     /// Weight of the per-query classification loss (`loss_ce`).
-    #[param(default = "20.0", range = "0..")]
+    #[param(default = "20.0", range = "0..", upstream = "weight_dict.loss_ce")]
     pub ce: f64,
     /// Weight of the presence-token loss (`presence_loss`).
-    #[param(default = "20.0", range = "0..")]
+    #[param(
+        default = "20.0",
+        range = "0..",
+        upstream = "weight_dict.presence_loss"
+    )]
     pub presence: f64,
     /// Weight of positive queries.
     #[param(default = "10.0", range = "0..")]
@@ -123,10 +127,10 @@ pub struct PresenceLoss {
 )]
 pub struct MaskLoss {
     /// Weight of the focal loss (`loss_mask`).
-    #[param(default = "200.0", range = "0..")]
+    #[param(default = "200.0", range = "0..", upstream = "weight_dict.loss_mask")]
     pub focal: f64,
     /// Weight of the dice loss (`loss_dice`).
-    #[param(default = "10.0", range = "0..")]
+    #[param(default = "10.0", range = "0..", upstream = "weight_dict.loss_dice")]
     pub dice: f64,
     /// Focal alpha.
     #[param(default = "0.25", range = "0..=1", upstream = "focal_alpha")]
@@ -149,13 +153,25 @@ pub struct MaskLoss {
 )]
 pub struct SemanticSeg {
     /// Weight of the per-pixel loss (`loss_semantic_seg`).
-    #[param(default = "20.0", range = "0..")]
+    #[param(
+        default = "20.0",
+        range = "0..",
+        upstream = "weight_dict.loss_semantic_seg"
+    )]
     pub seg: f64,
     /// Weight of the dice loss (`loss_semantic_dice`).
-    #[param(default = "30.0", range = "0..")]
+    #[param(
+        default = "30.0",
+        range = "0..",
+        upstream = "weight_dict.loss_semantic_dice"
+    )]
     pub dice: f64,
     /// Weight of the presence loss (`loss_semantic_presence`).
-    #[param(default = "1.0", range = "0..")]
+    #[param(
+        default = "1.0",
+        range = "0..",
+        upstream = "weight_dict.loss_semantic_presence"
+    )]
     pub presence: f64,
     /// Focal instead of BCE.
     #[param(default = "true")]

@@ -42,6 +42,10 @@ pub struct Sam3Image {
     /// safetensors checkpoint. Without weights the model starts from random initialization.
     #[param(default = "none", upstream = "checkpoint_path")]
     pub weights: Option<PathBuf>,
+    /// Without `weights`, start from Meta's released checkpoint, downloaded from Hugging Face (`facebook/sam3`, a
+    /// gated repository: request access, then `hf auth login`). Meta's trainer does this unless told otherwise.
+    #[param(default = "false", upstream = "load_from_HF")]
+    pub from_hub: bool,
 }
 
 /// SAM 3's video model: the image model as detector (parameter names `detector.*`) plus the tracker
@@ -60,6 +64,9 @@ pub struct Sam3Video {
     /// Pretrained weights (Meta's `sam3.pt` has both detector and tracker).
     #[param(default = "none", upstream = "checkpoint_path")]
     pub weights: Option<PathBuf>,
+    /// Without `weights`, start from Meta's released checkpoint, downloaded from Hugging Face (`facebook/sam3`).
+    #[param(default = "false", upstream = "load_from_HF")]
+    pub from_hub: bool,
     /// Use memory selection to disambiguate objects over time.
     #[param(default = "true", upstream = "apply_temporal_disambiguation")]
     pub temporal_disambiguation: bool,

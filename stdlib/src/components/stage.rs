@@ -106,6 +106,9 @@ pub struct Stage {
     /// Data-loading worker threads.
     #[param(default = "2", range = "0..")]
     pub workers: u32,
+    /// Load batches into page-locked host memory, for faster copies to a GPU. Changes speed, not results.
+    #[param(default = "true")]
+    pub pin_memory: bool,
     /// Random seed of the stage (data order, augmentation, initialization).
     #[param(default = "123", upstream = "seed_value")]
     pub seed: u64,
@@ -137,6 +140,9 @@ pub struct Evaluation {
     /// Data-loading worker threads.
     #[param(default = "0", range = "0..")]
     pub workers: u32,
+    /// Load batches into page-locked host memory, for faster copies to a GPU. Changes speed, not results.
+    #[param(default = "true")]
+    pub pin_memory: bool,
     /// Random seed.
     #[param(default = "123", upstream = "seed_value")]
     pub seed: u64,
