@@ -278,3 +278,36 @@ fn bad_batches_are_errors_not_panics() {
     .unwrap_err();
     assert!(err.to_string().contains("prob_to_use_box_input"), "{err}");
 }
+
+#[test]
+fn a_bf16_autocast_step_backpropagates_finite_losses() {
+    let _rng = torch_rng_lock();
+    tch::set_num_threads(1);
+    let dir = TempDir::new("temporal-bf16");
+    let data = demo_videos(&dir.0, 3);
+    let batch = clip_batch(&data, true, 0, 112, 0);
+    let model = small_model(0);
+    let reference = losses_of(&step(&model, &batch, &clicks_recipe(), 4));
+    let out = train_clip_step(
+        &model,
+        &batch,
+        &clicks_recipe(),
+        &tracker_loss(),
+        &StepOptions {
+            seed: 4,
+            autocast: Some(tch::Kind::BFloat16),
+        },
+    )
+    .unwrap()
+    .unwrap();
+    let losses = losses_of(&out);
+    for (key, value) in &losses {
+        assert!(value.is_finite(), "{key} = {value}");
+    }
+    // Lower precision, same computation: the total stays close to fp32's.
+    let (a, b) = (reference["core_loss"], losses["core_loss"]);
+    assert!((a - b).abs() <= 0.05 * a.abs(), "fp32 {a} vs bf16 {b}");
+    out.losses["core_loss"].backward();
+    let mass = grad_mass(&model, &["tracker.sam_mask_decoder."]);
+    assert!(mass["tracker.sam_mask_decoder."].is_some_and(|m| m > 0.0 && m.is_finite()));
+}
