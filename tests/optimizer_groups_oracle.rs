@@ -1,5 +1,5 @@
 //! The optimizer's parameter groups on the full-size SAM 3 image model, against Meta's trainer, live: our
-//! `groups::resolve` (what the runtime builds its AdamW from) on the `roboflow` stage of
+//! `groups::resolve` (what the runtime builds its AdamW from) on the training stage of
 //! `examples/roboflow_v100.sam3x`, and upstream's `construct_optimizer` on `build_sam3_image_model` with the
 //! `trainer.optim` section of Meta's `roboflow_v100_full_ft_100_images.yaml` (a copy in tests/upstream/meta_configs/). Same groups (73), same parameters in
 //! each, same learning rates (layer decay and `lr_scale` included) and weight decays.
@@ -22,7 +22,9 @@ fn ours() -> Groups {
     let out = sam3c_compiler::check(&common::FsDb, path, &CheckOptions::default());
     assert!(out.diagnostics.is_empty(), "{}", common::render_all(&out));
     let spec = out.spec.unwrap();
-    let stage = spec.stage("roboflow").expect("the roboflow stage");
+    let stage = spec
+        .stage("roboflow_v100_full_ft_100_images")
+        .expect("the training stage, named after the upstream config");
     let config = spec.stage_config(stage);
     let optimizer: AdamW = serde_json::from_value(config["optimizer"].clone()).unwrap();
     let lr_scale = config["lr_scale"].as_f64().unwrap();
