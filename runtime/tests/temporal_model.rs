@@ -225,3 +225,40 @@ fn video_checkpoints_round_trip_and_wrong_kinds_are_errors() {
         TemporalError::Checkpoint { .. }
     ));
 }
+
+#[test]
+fn a_stage_model_loads_its_weights_then_its_init() {
+    use sam3c_stdlib::components::model::{ModelSize, Sam3Video};
+    let _rng = torch_rng_lock();
+    let dir = TempDir::new("temporal-stage");
+    let image = path(&dir, "image.safetensors");
+    let tensors = save_image_stage(&image, false, 5);
+    let spec = Sam3Video {
+        size: ModelSize::Tiny,
+        weights: None,
+        from_hub: true,
+        temporal_disambiguation: true,
+    };
+    let err = VideoModel::for_stage(&spec, None, Device::Cpu, 0).unwrap_err();
+    assert!(err.to_string().contains("from_hub"), "{err}");
+    // `weights` (a video checkpoint) first, then `init` (an image stage) onto the detector: the tracker and its
+    // neck come from the weights, every other detector tensor from the image stage. (The small test config
+    // differs from the tiny preset in resolution only, which no parameter shape depends on.)
+    let video = path(&dir, "video.safetensors");
+    let weights: BTreeMap<String, Tensor> = snapshot(&small_model(1)).into_iter().collect();
+    checkpoint::save(&video, &weights, &BTreeMap::new()).unwrap();
+    let spec = Sam3Video {
+        from_hub: false,
+        weights: Some(video),
+        ..spec
+    };
+    let model = VideoModel::for_stage(&spec, Some(&image), Device::Cpu, 0).unwrap();
+    assert!(model.config.image.add_sam2_neck && model.config.tracker.use_memory_selection);
+    for (name, value) in snapshot(&model) {
+        let expected = match name.strip_prefix(DETECTOR) {
+            Some(rest) if !rest.starts_with(SAM2_NECK) => &tensors[rest],
+            _ => &weights[&name],
+        };
+        assert!(value.equal(expected), "{name}");
+    }
+}

@@ -180,6 +180,13 @@ impl VideoModel {
         device: Device,
         seed: u64,
     ) -> Result<VideoModel, TemporalError> {
+        if spec.from_hub && spec.weights.is_none() {
+            return Err(TemporalError::Config(
+                "`from_hub = true`: the native runtime does not download checkpoints; download Meta's \
+                 `sam3.pt` and give its path as the model's `weights`"
+                    .into(),
+            ));
+        }
         tch::manual_seed(seed as i64);
         let model = VideoModel::new(&VideoModel::config_of(spec), device)?;
         if let Some(weights) = &spec.weights {
