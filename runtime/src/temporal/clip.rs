@@ -49,13 +49,16 @@ fn ints(t: &Tensor) -> Result<Vec<i64>, TemporalError> {
     )?)
 }
 
+/// A track's category and, per frame, its row in the stage's target masks (None: absent).
+type TrackRows = (i64, Vec<Option<i64>>);
+
 impl ClipObjects {
     /// Every object of the batch's clips that has a mask on some frame. The batch holds clips of the same
     /// length, one stage per frame (as the YTVIS dataset collates them); its targets need masks.
     pub fn from_batch(batch: &Batch) -> Result<ClipObjects, TemporalError> {
         let num_frames = batch.stages.len();
         let num_images = batch.num_images() as usize;
-        if num_frames == 0 || num_images % num_frames != 0 {
+        if num_frames == 0 || !num_images.is_multiple_of(num_frames) {
             return Err(TemporalError::Input(format!(
                 "a batch of clips has one stage per frame and clips of equal length; got {num_images} images \
                  and {num_frames} stages"
@@ -64,7 +67,7 @@ impl ClipObjects {
         let num_clips = num_images / num_frames;
         let mut clips: Vec<Option<ClipInfo>> = vec![None; num_clips];
         // (clip, track) -> category and, per frame, the row of the stage's target masks.
-        let mut rows: BTreeMap<(usize, i64), (i64, Vec<Option<i64>>)> = BTreeMap::new();
+        let mut rows: BTreeMap<(usize, i64), TrackRows> = BTreeMap::new();
         let mut frame_masks = Vec::with_capacity(num_frames);
         for (t, stage) in batch.stages.iter().enumerate() {
             let targets = &stage.targets;
@@ -84,7 +87,10 @@ impl ClipObjects {
             let mut next = 0usize;
             for (q, &image) in image_ids.iter().enumerate() {
                 let offset = image - t as i64;
-                if offset < 0 || offset as usize % num_frames != 0 || image as usize >= num_images {
+                if offset < 0
+                    || !(offset as usize).is_multiple_of(num_frames)
+                    || image as usize >= num_images
+                {
                     return Err(TemporalError::Input(format!(
                         "stage {t} has a query on image {image}, which is not frame {t} of a clip of \
                          {num_frames} frames"
