@@ -5,5 +5,6 @@ pub mod data;
 pub mod demo;
 pub mod device;
 pub mod model;
+pub mod temporal;
 pub mod text;
 pub mod train;

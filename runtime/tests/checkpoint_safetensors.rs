@@ -208,3 +208,21 @@ fn damaged_safetensors_files_are_errors() {
     std::fs::write(&p, &damaged).unwrap();
     assert!(checkpoint::load(&p).is_err());
 }
+
+#[test]
+fn a_header_length_with_low_byte_0x80_is_not_taken_for_a_legacy_torch_file() {
+    // The first byte of a safetensors file is the low byte of its header's length; 0x80 also starts a pickle.
+    let dir = common::TempDir::new("ckpt-0x80");
+    let path = dir.0.join("x.safetensors");
+    let mut found = false;
+    for n in 1..200 {
+        let tensors = vec![("w".repeat(n), Tensor::from_slice(&[1.0f32, 2.0]))];
+        checkpoint::save(&path, &tensors, &BTreeMap::new()).unwrap();
+        if std::fs::read(&path).unwrap()[0] == 0x80 {
+            found = true;
+            let sd = checkpoint::load(&path).unwrap();
+            assert_eq!(sd.names().collect::<Vec<_>>(), vec!["w".repeat(n).as_str()]);
+        }
+    }
+    assert!(found, "no name length gave a header length of 0x..80");
+}

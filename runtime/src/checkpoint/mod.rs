@@ -72,7 +72,9 @@ pub fn load(path: &Path) -> Result<StateDict, CheckpointError> {
     let map = std::sync::Arc::new(map);
     if zip::looks_like_zip(&map) {
         torch_file::read(path, map)
-    } else if map.starts_with(&[0x80]) {
+    } else if map.starts_with(&[0x80]) && map.get(8) != Some(&b'{') {
+        // (A safetensors file starts with its header's length, whose low byte may be 0x80 too; its JSON
+        // header then starts at byte 8.)
         Err(CheckpointError::Format {
             path: path.to_path_buf(),
             reason:

@@ -834,7 +834,7 @@ impl Tracker {
 
 /// `cal_mem_score`: mean of (rescaled presence probability, 0 when absent) times the best predicted IoU.
 /// (Upstream broadcasts `[B, 1]` against `[B]`; kept as is, it is the same for one object.)
-fn mem_selection_score(object_score_logits: &Tensor, iou_score: &Tensor) -> Tensor {
+pub fn mem_selection_score(object_score_logits: &Tensor, iou_score: &Tensor) -> Tensor {
     let norm = (object_score_logits.sigmoid() * 2.0 - 1.0).where_self(
         &object_score_logits.gt(0.0),
         &object_score_logits.zeros_like(),
