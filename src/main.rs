@@ -81,6 +81,21 @@ enum Command {
     },
     /// Run the language server over stdio (diagnostics, hover, go to definition, completion, formatting).
     Lsp,
+    /// Check a spec, then train and evaluate its stages in order on the native runtime (CUDA if present).
+    #[cfg(feature = "native")]
+    Run(cmd::run::RunArgs),
+    /// Detect and segment text prompts in one image with a checkpoint; write JSON and an overlay PNG.
+    #[cfg(feature = "native")]
+    Predict(cmd::predict::PredictArgs),
+    /// Write the synthetic factory dataset (COCO images and YTVIS clips) the quickstart trains on.
+    #[cfg(feature = "native")]
+    DemoData {
+        /// The directory to write.
+        dir: PathBuf,
+        /// Seed of the generator.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
 }
 
 fn main() -> ExitCode {
@@ -102,6 +117,12 @@ fn main() -> ExitCode {
             positive_split,
             format,
         } => cmd::eval::eval(&gt, &pred, &metric, positive_split, format),
+        #[cfg(feature = "native")]
+        Command::Run(args) => cmd::run::run(args),
+        #[cfg(feature = "native")]
+        Command::Predict(args) => cmd::predict::predict(args),
+        #[cfg(feature = "native")]
+        Command::DemoData { dir, seed } => cmd::demo_data::demo_data(&dir, seed),
         Command::Lsp => {
             let (connection, io_threads) = lsp_server::Connection::stdio();
             let result = sam3c_lsp::run(&connection, &fsdb::FsDb);

@@ -4,6 +4,8 @@ pub mod checkpoint;
 pub mod data;
 pub mod demo;
 pub mod device;
+pub mod exec;
 pub mod model;
+pub mod predict;
 pub mod text;
 pub mod train;

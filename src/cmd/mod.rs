@@ -1,7 +1,13 @@
 //! One module per command.
 
 pub mod check;
+#[cfg(feature = "native")]
+pub mod demo_data;
 pub mod doc;
 pub mod eval;
 pub mod explain;
 pub mod fmt;
+#[cfg(feature = "native")]
+pub mod predict;
+#[cfg(feature = "native")]
+pub mod run;
