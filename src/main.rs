@@ -79,6 +79,22 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
     },
+    /// Print the execution graph of a spec: what runs, in which order, on which artifacts.
+    Graph {
+        /// The .sam3x file.
+        file: PathBuf,
+        /// Override a parameter (repeatable).
+        #[arg(long = "set", value_name = "NAME=VALUE")]
+        set: Vec<String>,
+        /// Text (execution order), Graphviz DOT, or JSON.
+        #[arg(long, value_enum, default_value_t = cmd::graph::GraphFormat::Text)]
+        format: cmd::graph::GraphFormat,
+    },
+    /// The models: `sam3c model inspect sam3 [--video]` lists every state-dict entry (name, shape, dtype).
+    Model {
+        #[command(subcommand)]
+        action: ModelAction,
+    },
     /// Run the language server over stdio (diagnostics, hover, go to definition, completion, formatting).
     Lsp,
     /// Check a spec, then train and evaluate its stages in order on the native runtime (CUDA if present).
@@ -117,6 +133,15 @@ fn main() -> ExitCode {
             positive_split,
             format,
         } => cmd::eval::eval(&gt, &pred, &metric, positive_split, format),
+        Command::Graph { file, set, format } => cmd::graph::graph(&file, &set, format),
+        Command::Model {
+            action:
+                ModelAction::Inspect {
+                    preset,
+                    video,
+                    summary,
+                },
+        } => cmd::model::inspect(&preset, video, summary),
         #[cfg(feature = "native")]
         Command::Run(args) => cmd::run::run(args),
         #[cfg(feature = "native")]
@@ -134,4 +159,19 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+#[derive(Subcommand)]
+enum ModelAction {
+    /// Print every state-dict entry of a preset: `name<TAB>shape<TAB>dtype`, in upstream order.
+    Inspect {
+        /// `sam3` (the released sizes) or `sam3-tiny`.
+        preset: String,
+        /// The video model (detector and tracker) instead of the image model.
+        #[arg(long)]
+        video: bool,
+        /// Only the number of entries and of trainable parameters.
+        #[arg(long)]
+        summary: bool,
+    },
 }

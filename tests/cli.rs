@@ -232,3 +232,30 @@ fn eval_prints_the_coco_summary_and_json() {
         .contains("image_id 7"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn model_inspect_prints_the_released_state_dicts_exactly() {
+    for (args, tsv) in [
+        (
+            vec!["model", "inspect", "sam3"],
+            "stdlib/tests/data/sam3_image_state_dict.tsv",
+        ),
+        (
+            vec!["model", "inspect", "sam3", "--video"],
+            "stdlib/tests/data/sam3_video_state_dict.tsv",
+        ),
+    ] {
+        let out = sam3c(&args);
+        assert!(out.status.success());
+        assert!(
+            String::from_utf8(out.stdout).unwrap() == std::fs::read_to_string(tsv).unwrap(),
+            "{args:?} differs from {tsv}"
+        );
+    }
+    let out = sam3c(&["model", "inspect", "sam3", "--summary"]);
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "sam3 (image): 1134 state-dict entries, 840509750 trainable parameters\n"
+    );
+    assert_eq!(sam3c(&["model", "inspect", "sam4"]).status.code(), Some(2));
+}

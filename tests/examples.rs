@@ -81,3 +81,41 @@ fn sweeps_select_their_values_by_index() {
         assert_eq!(images, format!("<YOUR_DATASET_DIR>/{expected}/train"));
     }
 }
+
+#[test]
+fn check_reports_a_problem_of_one_sweep_combination_with_its_values() {
+    let text = std::fs::read_to_string("examples/quickstart.sam3x")
+        .unwrap()
+        .replace(
+            "param resolution: Pixels = 224px",
+            "param resolution: Pixels = sweep([224px, 300px, 448px])",
+        );
+    let db = sam3c_compiler::MemoryDb::default().with("q.sam3x", text);
+    let opts = sam3c_compiler::CheckOptions {
+        every_sweep: true,
+        ..Default::default()
+    };
+    let out = sam3c_compiler::check(&db, std::path::Path::new("q.sam3x"), &opts);
+    let e0306: Vec<_> = out
+        .diagnostics
+        .iter()
+        .filter(|d| d.code.as_str() == "E0306")
+        .collect();
+    assert_eq!(e0306.len(), 1, "{}", common::render_all(&out));
+    assert!(
+        e0306[0].message.starts_with("300px"),
+        "{}",
+        e0306[0].message
+    );
+    assert!(
+        e0306[0]
+            .notes
+            .iter()
+            .any(|n| n == "with the sweep values `resolution = 300px`"),
+        "{:?}",
+        e0306[0].notes
+    );
+    // Checking only the first combination does not see it.
+    let first = sam3c_compiler::check(&db, std::path::Path::new("q.sam3x"), &Default::default());
+    assert!(!first.has_errors());
+}

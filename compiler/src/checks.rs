@@ -331,7 +331,7 @@ fn check_stage(
                         && domain_of(md) != domain_of(m)
                         && domain_of(m) != Domain::Any
                     {
-                        report_domain(ck, file, md, m, "its data");
+                        report_domain(ck, md, m, "its data");
                     }
                 }
             }
@@ -340,7 +340,7 @@ fn check_stage(
             let d = domain_of(&v);
             if d != Domain::Any && d != domain {
                 model_domain_ok &= what != "model";
-                report_domain(ck, file, &v, &data, "the training data");
+                report_domain(ck, &v, &data, "the training data");
             }
         }
     }
@@ -374,7 +374,7 @@ fn check_stage(
 
     // Batch and accumulation.
     if let (Some(batch), Some(acc)) = (c.number("batch"), c.number("accumulate")) {
-        if acc > 1.0 && (batch as u64) % (acc as u64) != 0 {
+        if acc > 1.0 && !(batch as u64).is_multiple_of(acc as u64) {
             let v = get("accumulate").unwrap();
             ck.diags.push(
                 Diagnostic::new(
@@ -395,12 +395,12 @@ fn check_stage(
     if let Some(epochs) = c.number("epochs") {
         check_cadences(ck, s, file, epochs);
     }
-    check_pipelines(ck, s, file);
-    check_masks(ck, s, file);
-    check_resolution(ck, s, file);
+    check_pipelines(ck, s);
+    check_masks(ck, s);
+    check_resolution(ck, s);
     // With the wrong model for the data, pattern errors against that model would only be noise.
     if model_domain_ok {
-        check_optimizer(ck, s, file);
+        check_optimizer(ck, s);
     }
 }
 
@@ -479,7 +479,7 @@ fn check_cadences(ck: &mut Checker, s: &StageInfo, file: FileId, epochs: f64) {
     }
 }
 
-fn report_domain(ck: &mut Checker, file: FileId, part: &Val, data: &Val, data_what: &str) {
+fn report_domain(ck: &mut Checker, part: &Val, data: &Val, data_what: &str) {
     let program = ck.program;
     let pc = part.component().unwrap();
     let dd = domain_of(data);
@@ -513,7 +513,6 @@ fn report_domain(ck: &mut Checker, file: FileId, part: &Val, data: &Val, data_wh
             d = d.secondary(f, sp, msg);
         }
     }
-    let _ = file;
     let alternatives: Vec<&str> = sam3c_stdlib::components::all()
         .iter()
         .filter(|c| c.kind == pc.sig.kind && (c.domain == dd || c.domain == Domain::Any))
@@ -603,7 +602,7 @@ fn phase(name: &str) -> Option<(u8, &'static str)> {
     })
 }
 
-fn check_pipelines(ck: &mut Checker, s: &StageInfo, _file: FileId) {
+fn check_pipelines(ck: &mut Checker, s: &StageInfo) {
     let mut pipelines: Vec<Val> = Vec::new();
     if let Some(p) = s.value.get("pipeline") {
         pipelines.push(p.clone());
@@ -668,7 +667,7 @@ fn has_transform(p: &Val, name: &str) -> bool {
     matches!(&p.value, Value::List(items) if items.iter().any(|i| i.component().is_some_and(|c| c.name() == name)))
 }
 
-fn check_masks(ck: &mut Checker, s: &StageInfo, file: FileId) {
+fn check_masks(ck: &mut Checker, s: &StageInfo) {
     let c = &s.value;
     let Some(model) = c.get("model").cloned() else {
         return;
@@ -795,7 +794,6 @@ fn check_masks(ck: &mut Checker, s: &StageInfo, file: FileId) {
             );
         }
     }
-    let _ = file;
 }
 
 /// The input resolution a pipeline produces: the `pad` size, or the size of a square resize.
@@ -841,7 +839,7 @@ fn pipeline_resolutions(p: &Val) -> Vec<(f64, Val)> {
     out
 }
 
-fn check_resolution(ck: &mut Checker, s: &StageInfo, _file: FileId) {
+fn check_resolution(ck: &mut Checker, s: &StageInfo) {
     let Some(model) = s.value.component("model") else {
         return;
     };
@@ -908,7 +906,7 @@ fn adamw_of(opt: &ComponentValue) -> Option<AdamW> {
     serde_json::from_value(json).ok()
 }
 
-fn check_optimizer(ck: &mut Checker, s: &StageInfo, file: FileId) {
+fn check_optimizer(ck: &mut Checker, s: &StageInfo) {
     let Some(model) = s.value.component("model") else {
         return;
     };
@@ -1075,7 +1073,6 @@ fn check_optimizer(ck: &mut Checker, s: &StageInfo, file: FileId) {
         };
         ck.diags.push(d);
     }
-    let _ = file;
 }
 
 /// The value in the optimizer spec where a pattern was written.

@@ -175,15 +175,17 @@ impl DataChecker<'_> {
     }
 
     fn malformed(&mut self, file: FileId, ann: &Val, e: &FormatError) {
-        let span = match (&e.span, e.offset()) {
-            (Some(r), _) => Span::new(r.start, r.end.max(r.start + 1)),
-            (None, Some(o)) => Span::new(o, o + 1),
+        // The parser's own position is the most precise; the value's range when only that is known.
+        let span = match (e.offset(), &e.span) {
+            (Some(o), _) => Span::new(o, o + 1),
+            (None, Some(r)) => Span::new(r.start, r.end.max(r.start + 1)),
             (None, None) => Span::new(0, 1),
         };
         let span = self.clamp(file, span);
         let what = e
             .path
             .as_ref()
+            .filter(|p| !p.contains('?'))
             .map(|p| format!(" at `{p}`"))
             .unwrap_or_default();
         self.diags.push(
@@ -205,6 +207,23 @@ impl DataChecker<'_> {
         let start = (span.start as usize).min(len.saturating_sub(1));
         let end = (span.end as usize).clamp(start, len);
         Span::new(start, end.max(start))
+    }
+
+    /// The span of an entry of a JSON array: its `id` (one line, where the whole object would span many).
+    fn entry_span(&self, file: FileId, array: &str, index: usize) -> Span {
+        let text = &self.files.get(file).text;
+        if let Some(r) = locate(
+            text,
+            &[
+                PathSeg::Key(array),
+                PathSeg::Index(index),
+                PathSeg::Key("id"),
+            ],
+        ) {
+            return Span::new(r.start, r.end);
+        }
+        let whole = self.json_span(file, &[PathSeg::Key(array), PathSeg::Index(index)]);
+        Span::new(whole.start as usize, whole.start as usize + 1)
     }
 
     /// The span of a JSON value, or the start of the file.
@@ -246,7 +265,7 @@ impl DataChecker<'_> {
             .filter(|&i| d.images[i].width.is_none() || d.images[i].height.is_none())
             .collect();
         if let Some(&first) = missing_size.first() {
-            let span = self.json_span(file, &[PathSeg::Key("images"), PathSeg::Index(first)]);
+            let span = self.entry_span(file, "images", first);
             self.diags.push(
                 Diagnostic::new(
                     Code::E0603,
@@ -264,7 +283,7 @@ impl DataChecker<'_> {
             .filter(|&i| d.annotations[i].iscrowd.is_none())
             .collect();
         if let Some(&first) = no_crowd.first() {
-            let span = self.json_span(file, &[PathSeg::Key("annotations"), PathSeg::Index(first)]);
+            let span = self.entry_span(file, "annotations", first);
             self.diags.push(
                 Diagnostic::new(Code::E0603, format!("{} of {} annotations in `{fname}` lack `iscrowd`", no_crowd.len(), d.annotations.len()))
                     .primary(file, span, "no `iscrowd`")
@@ -415,7 +434,7 @@ impl DataChecker<'_> {
             .map(|(i, _)| i)
             .collect();
         if let Some(&first) = empty.first() {
-            let span = self.json_span(file, &[PathSeg::Key("categories"), PathSeg::Index(first)]);
+            let span = self.entry_span(file, "categories", first);
             self.diags.push(
                 Diagnostic::new(Code::W0614, format!("{} categor{} of `{fname}` have no annotations", empty.len(), if empty.len() == 1 { "y" } else { "ies" }))
                     .primary(file, span, "never annotated")
@@ -569,7 +588,7 @@ impl DataChecker<'_> {
             .filter(|&v| annotated[v].len() < frames_needed)
             .collect();
         if let Some(&first) = short.first() {
-            let span = self.json_span(file, &[PathSeg::Key("videos"), PathSeg::Index(first)]);
+            let span = self.entry_span(file, "videos", first);
             let clip = c.get("clip").cloned();
             let mut diag = Diagnostic::new(
                 Code::E0606,

@@ -1130,7 +1130,6 @@ impl<'p> Checker<'p> {
         let mut next_positional = 0;
         let mut variadic_items: Vec<Val> = Vec::new();
         let mut variadic_index: Option<usize> = None;
-        let mut ok = true;
         for (name, value, arg_span) in given {
             let index = match name {
                 None => {
@@ -1175,7 +1174,6 @@ impl<'p> Checker<'p> {
                                 )
                             }),
                         );
-                        ok = false;
                         continue;
                     };
                     next_positional += 1;
@@ -1208,7 +1206,6 @@ impl<'p> Checker<'p> {
                             },
                         );
                         self.report(d);
-                        ok = false;
                         continue;
                     }
                 },
@@ -1222,7 +1219,6 @@ impl<'p> Checker<'p> {
                     .primary(file, *arg_span, "given again here")
                     .secondary(file, prev, "first given here"),
                 );
-                ok = false;
                 continue;
             }
             arg_spans[index] = Some(*arg_span);
@@ -1288,8 +1284,8 @@ impl<'p> Checker<'p> {
             );
             return Val::error(file, span);
         }
-        // With `ok == false` an argument was dropped; the component is still returned so later checks see it.
-        let _ = ok;
+        // An argument that was dropped above was reported; the component is still returned, so that later checks
+        // see it.
         let args = sig
             .params
             .iter()

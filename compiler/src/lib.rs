@@ -12,6 +12,7 @@ pub mod db;
 pub mod diag;
 pub mod docs;
 pub mod eval;
+pub mod graph;
 pub mod program;
 pub mod spec;
 pub mod suggest;
@@ -33,7 +34,13 @@ pub struct CheckOptions {
     pub sweep_index: usize,
     /// Also read the data the spec names (`check --data`): annotation files, images, class statistics.
     pub data: bool,
+    /// Check every combination of `sweep` values, not only `sweep_index` (problems that only one combination has
+    /// are reported with the values that cause them).
+    pub every_sweep: bool,
 }
+
+/// Combinations checked at most by `every_sweep` (a sweep this large is checked on its first ones).
+pub const MAX_SWEEP_CHECKS: usize = 1000;
 
 #[derive(Debug)]
 pub struct CheckOutput {
@@ -43,6 +50,8 @@ pub struct CheckOutput {
     pub diagnostics: Vec<Diagnostic>,
     /// The checked spec (also when there are errors: checks that can still run have run).
     pub spec: Option<CheckedSpec>,
+    /// The execution graph, when the spec has no errors.
+    pub graph: Option<graph::ExecGraph>,
 }
 
 impl CheckOutput {
@@ -55,7 +64,52 @@ impl CheckOutput {
 
 /// Check the spec at `path`.
 pub fn check(db: &dyn SourceDb, path: &Path, opts: &CheckOptions) -> CheckOutput {
-    check_inner(db, path, None, opts)
+    let mut out = check_inner(db, path, None, opts);
+    let size = out.spec.as_ref().map(|s| s.sweep_size()).unwrap_or(1);
+    if opts.every_sweep && size > 1 {
+        for index in (0..size.min(MAX_SWEEP_CHECKS)).filter(|&i| i != opts.sweep_index) {
+            let other = check_inner(
+                db,
+                path,
+                None,
+                &CheckOptions {
+                    sweep_index: index,
+                    every_sweep: false,
+                    ..opts.clone()
+                },
+            );
+            let values = other.spec.as_ref().map(sweep_values).unwrap_or_default();
+            for mut d in other.diagnostics {
+                let seen = out
+                    .diagnostics
+                    .iter()
+                    .any(|o| o.code == d.code && o.labels == d.labels && o.message == d.message);
+                if !seen {
+                    d.notes.push(format!("with the sweep values {values}"));
+                    out.diagnostics.push(d);
+                }
+            }
+        }
+        sort_and_dedup(&mut out.diagnostics);
+    }
+    out
+}
+
+/// `name = value` of each swept parameter in a checked combination.
+fn sweep_values(spec: &CheckedSpec) -> String {
+    spec.sweeps
+        .iter()
+        .map(|s| {
+            let name = spec.program.decl(s.decl).name();
+            let shown = spec
+                .values
+                .get(&s.decl)
+                .map(|v| crate::spec::show_value(&spec.program, v))
+                .unwrap_or_default();
+            format!("`{name} = {shown}`")
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Check a spec whose text is given (an editor buffer); its imports are read through `db`.
@@ -80,6 +134,7 @@ fn check_inner(
             files: Files::default(),
             diagnostics: diags,
             spec: None,
+            graph: None,
         };
     };
     let overrides = parse_overrides(&mut program, opts, &mut diags);
@@ -113,7 +168,6 @@ fn check_inner(
     if opts.data {
         diags.extend(data::check_data(db, &mut program.files, &stages));
     }
-    sort_and_dedup(&mut diags);
     let files = program.files.clone();
     let spec = CheckedSpec {
         program,
@@ -124,10 +178,20 @@ fn check_inner(
         out_dir,
         sweeps,
     };
+    // Lower to the execution graph once the spec is sound, and check the graph's own invariants.
+    let graph = if diags.iter().any(|d| d.severity() == Severity::Error) {
+        None
+    } else {
+        let g = graph::lower(&spec);
+        diags.extend(graph::validate(&g));
+        Some(g)
+    };
+    sort_and_dedup(&mut diags);
     CheckOutput {
         files,
         diagnostics: diags,
         spec: Some(spec),
+        graph,
     }
 }
 

@@ -73,6 +73,22 @@ impl CheckedSpec {
     }
 }
 
+/// A value in .sam3x syntax, on one line when it is short (for messages).
+pub fn show_value(program: &Program, v: &Val) -> String {
+    let mut out = String::new();
+    Printer {
+        program,
+        out: &mut out,
+        indent: 0,
+    }
+    .value(v, true);
+    if out.contains('\n') {
+        out.lines().next().unwrap_or("").to_string() + " ..."
+    } else {
+        out
+    }
+}
+
 pub fn decl_path(program: &Program, id: DeclId) -> String {
     let name = program.decl(id).name().to_string();
     if id.module == program.root() {
@@ -140,7 +156,7 @@ impl Printer<'_> {
             Value::List(items) => {
                 if items.is_empty() {
                     self.out.push_str("[]");
-                } else if items.iter().all(|i| is_simple(i)) {
+                } else if items.iter().all(is_simple) {
                     self.out.push('[');
                     for (i, item) in items.iter().enumerate() {
                         if i > 0 {

@@ -23,6 +23,7 @@ pub fn check(files: &[PathBuf], set: &[String], format: Format, data: bool) -> E
             &CheckOptions {
                 overrides: overrides.clone(),
                 data,
+                every_sweep: true,
                 ..Default::default()
             },
         );

@@ -7,6 +7,8 @@ pub mod doc;
 pub mod eval;
 pub mod explain;
 pub mod fmt;
+pub mod graph;
+pub mod model;
 #[cfg(feature = "native")]
 pub mod predict;
 #[cfg(feature = "native")]
