@@ -9,6 +9,7 @@ use crate::util::*;
 use crate::Format;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use sam3c_compiler::checks::StageKind;
+use sam3c_compiler::graph::NodeKind;
 use sam3c_compiler::value::{ComponentValue, Value};
 use sam3c_compiler::{CheckOptions, CheckedSpec};
 use sam3c_runtime::exec::{
@@ -211,11 +212,18 @@ pub fn run(args: RunArgs) -> ExitCode {
 
 /// The jobs of a checked spec, in execution order.
 fn plan(spec: &CheckedSpec, experiment_dir: &Path) -> Result<Vec<Job>, String> {
-    let spec_hash = stable_hash(&spec.resolved());
+    // Each job records its node's content hash from the execution graph (its configuration and, through its
+    // inputs' hashes, everything it depends on): a stage whose `final` checkpoint carries it is up to date.
+    let graph = sam3c_compiler::graph::lower(spec);
+    let fallback = stable_hash(&spec.resolved());
+    let node_hash = |kind: NodeKind, name: &str| {
+        graph
+            .find(kind, name)
+            .map_or_else(|| fallback.clone(), |n| graph.graph[n].hash.clone())
+    };
     let mut jobs = Vec::new();
     for info in &spec.stages {
         let json = spec.stage_config(info);
-        let meters = meter_jobs(spec, &info.value);
         match info.kind {
             StageKind::Train => {
                 let config: Stage = serde_json::from_value(json.clone()).map_err(|e| {
@@ -224,13 +232,14 @@ fn plan(spec: &CheckedSpec, experiment_dir: &Path) -> Result<Vec<Job>, String> {
                         info.name
                     )
                 })?;
+                let meters = meter_jobs(spec, &info.value, &config.eval);
                 jobs.push(Job::Train(StageJob {
                     name: info.name.clone(),
                     config,
                     meters,
                     experiment_dir: experiment_dir.to_path_buf(),
                     stage_hash: stage_hash(&json),
-                    spec_hash: spec_hash.clone(),
+                    spec_hash: node_hash(NodeKind::TrainStage, &info.name),
                 }));
             }
             StageKind::Evaluate => {
@@ -240,12 +249,13 @@ fn plan(spec: &CheckedSpec, experiment_dir: &Path) -> Result<Vec<Job>, String> {
                         info.name
                     )
                 })?;
+                let meters = meter_jobs(spec, &info.value, &config.eval);
                 jobs.push(Job::Eval(EvalJob {
                     name: info.name.clone(),
                     config,
                     meters,
                     experiment_dir: experiment_dir.to_path_buf(),
-                    spec_hash: spec_hash.clone(),
+                    spec_hash: node_hash(NodeKind::Evaluate, &info.name),
                 }));
             }
         }
@@ -264,35 +274,35 @@ fn stage_hash(config: &serde_json::Value) -> String {
     stable_hash(&config.to_string())
 }
 
-/// The meters of a stage or evaluation with the names of their declarations (or made-up names for inline
-/// values).
-fn meter_jobs(spec: &CheckedSpec, stage: &ComponentValue) -> Vec<MeterJob> {
-    let Some(Value::List(items)) = stage.get("eval").map(|v| &v.value) else {
-        return Vec::new();
+/// The meters of a stage or evaluation (`specs`: its typed `eval` list) with the names of their declarations
+/// (or made-up names for inline values) and of their datasets.
+fn meter_jobs(spec: &CheckedSpec, stage: &ComponentValue, specs: &[MeterSpec]) -> Vec<MeterJob> {
+    let items: &[sam3c_compiler::value::Val] = match stage.get("eval").map(|v| &v.value) {
+        Some(Value::List(items)) => items,
+        _ => &[],
     };
-    items
+    specs
         .iter()
         .enumerate()
-        .filter_map(|(i, item)| {
-            let Value::Component(component) = &item.value else {
-                return None;
-            };
-            let json = sam3c_compiler::config::component_json_in(component, Some(&spec.program));
-            let meter: MeterSpec = serde_json::from_value(json).ok()?;
-            let name = item
-                .origin
+        .map(|(i, meter)| {
+            let component = items.get(i).and_then(|item| match &item.value {
+                Value::Component(c) => Some((item, c)),
+                _ => None,
+            });
+            let name = component
+                .and_then(|(item, _)| item.origin)
                 .map(|id| spec.decl_path(id))
-                .unwrap_or_else(|| format!("{}_{i}", component.sig.name));
+                .unwrap_or_else(|| format!("meter_{i}"));
             let dataset = component
-                .get("data")
+                .and_then(|(_, c)| c.get("data"))
                 .and_then(|d| d.origin)
                 .map(|id| spec.decl_path(id))
-                .unwrap_or_else(|| "data".to_string());
-            Some(MeterJob {
+                .unwrap_or_else(|| format!("data_{i}"));
+            MeterJob {
                 name,
                 dataset,
-                spec: meter,
-            })
+                spec: meter.clone(),
+            }
         })
         .collect()
 }

@@ -9,8 +9,10 @@
 //! # How a stage runs
 //!
 //! 1. **Checks before anything runs.** Video stages, video meters and fp16 on CUDA are refused with a message
-//!    naming the stage. The stage directory `<experiment>/<stage>/` must not hold results unless the run
-//!    resumes ([`RunOptions::resume`]): a finished checkpoint is never overwritten.
+//!    naming the stage. A stage whose `checkpoints/final` carries the stage's content hash
+//!    ([`StageJob::spec_hash`], from the execution graph) is up to date and skipped; a `final` written under
+//!    another hash is never overwritten (the run stops with exit code 2). Other results in the stage directory
+//!    are only continued with [`RunOptions::resume`].
 //! 2. **Model.** `sam3_image` at its size preset, randomly initialized from the stage seed; then weights, in
 //!    this order of precedence: the stage's own checkpoint when resuming; `init` (another stage's `final`
 //!    checkpoint, or a file); the model's `weights` (Meta's `sam3.pt`, a trainer checkpoint, or a sam3c
@@ -37,8 +39,8 @@
 //! # Resuming
 //!
 //! An interrupted run (Ctrl-C through [`RunOptions::interrupt`], or [`RunOptions::stop_after_steps`]) writes
-//! `checkpoints/latest` at the step it stopped. With [`RunOptions::resume`], a stage whose `final` checkpoint
-//! exists is skipped; otherwise it continues from `latest`: weights, AdamW moments, the step and the position
+//! `checkpoints/latest` at the step it stopped. With [`RunOptions::resume`], a stage without a `final` checkpoint
+//! continues from `latest`: weights, AdamW moments, the step and the position
 //! in the epoch are restored, the loader skips the batches already done, and torch's generator is re-seeded per
 //! step from (seed, step), so the continued run takes exactly the steps the uninterrupted one would have taken.
 //! A checkpoint written by a differently configured stage (its configuration hash differs) is refused.
@@ -74,7 +76,8 @@ pub struct StageJob {
     pub experiment_dir: PathBuf,
     /// A hash of the stage's configuration; a checkpoint written under another one cannot resume the stage.
     pub stage_hash: String,
-    /// A hash of the whole resolved spec, recorded in checkpoints.
+    /// The content hash of the stage's node in the execution graph (its configuration and its inputs'
+    /// hashes), recorded in checkpoints: a stage whose `final` checkpoint carries it is up to date.
     pub spec_hash: String,
 }
 
@@ -85,6 +88,7 @@ pub struct EvalJob {
     pub config: Evaluation,
     pub meters: Vec<MeterJob>,
     pub experiment_dir: PathBuf,
+    /// The content hash of the evaluation's node in the execution graph.
     pub spec_hash: String,
 }
 
@@ -160,7 +164,7 @@ impl<'a> RunOptions<'a> {
 pub enum Outcome {
     /// It ran to the end.
     Finished,
-    /// It was already finished (resume): nothing ran.
+    /// Its `final` checkpoint was written by the same configuration (up to date): nothing ran.
     AlreadyDone,
     /// It stopped early on request; `latest` holds the state to resume from.
     Interrupted,

@@ -353,13 +353,18 @@ fn run_stage(job: &StageJob, opts: &RunOptions) -> Result<StageSummary, ExecErro
 
     // What an earlier run left.
     if layout.final_checkpoint().exists() {
-        if opts.resume {
-            return already_done(job, &layout, started);
+        let finished = state::read(stage, &layout.final_checkpoint())?;
+        if finished.progress.spec_hash == job.spec_hash {
+            return already_done(job, finished, &layout, started, opts);
         }
         return Err(ExecError::OutputExists {
             stage: stage.to_string(),
             dir: layout.dir.clone(),
-            what: "a finished run (checkpoints/final.safetensors)".to_string(),
+            what: format!(
+                "a finished run of a differently configured stage (checkpoints/final.safetensors has hash {}, \
+                 the spec gives {})",
+                finished.progress.spec_hash, job.spec_hash
+            ),
         });
     }
     let resume_from = cfg
@@ -899,14 +904,24 @@ fn interrupted(
     })
 }
 
-/// The summary of a stage whose final checkpoint exists (resume): nothing runs.
+/// The summary of a stage whose `final` checkpoint carries its hash: nothing runs.
 fn already_done(
     job: &StageJob,
+    checkpoint: state::StageCheckpoint,
     layout: &StageLayout,
     started: Instant,
+    opts: &RunOptions,
 ) -> Result<StageSummary, ExecError> {
-    let checkpoint = state::read(&job.name, &layout.final_checkpoint())?;
     let p = &checkpoint.progress;
+    let text = format!(
+        "up to date: {} holds this configuration's finished run (hash {}); skipped",
+        layout.final_checkpoint().display(),
+        p.spec_hash
+    );
+    opts.monitor.event(&Event::Message {
+        stage: job.name.clone(),
+        text,
+    });
     Ok(StageSummary {
         name: job.name.clone(),
         outcome: Outcome::AlreadyDone,
