@@ -35,7 +35,7 @@ fn example_graphs_are_as_snapshotted() {
 fn dot_output_renders_with_graphviz() {
     let Ok(dot) = which("dot") else {
         assert!(
-            std::env::var_os("SAM3C_REQUIRE_ORACLES").is_none(),
+            !sam3c_testkit::oracles_required(),
             "graphviz `dot` is not installed"
         );
         eprintln!("skipping: graphviz `dot` is not installed");

@@ -16,4 +16,6 @@ hyperfine -N --warmup 2 --runs 10 \
     "$bin check $tmp/stages_125.sam3x" "$bin check $tmp/stages_250.sam3x" \
     "$bin check $tmp/stages_500.sam3x" "$bin check $tmp/stages_1000.sam3x" --export-markdown "$tmp/scaling.md"
 cat "$tmp/factory.md" "$tmp/scaling.md"
+echo "CPU time (best of 5), robust to other load:"
+python3 bench/check/cpu_time.py "$bin" examples/factory.sam3x "$tmp"/stages_{125,250,500,1000}.sam3x
 rm -rf "$tmp"

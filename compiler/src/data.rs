@@ -5,7 +5,7 @@ use crate::checks::{StageInfo, StageKind};
 use crate::db::{FileId, Files, SourceDb};
 use crate::diag::{Code, Diagnostic};
 use crate::value::{ComponentValue, Val, Value};
-use sam3c_formats::coco::{CocoDataset, Segmentation};
+use sam3c_formats::coco::{CocoAnnotation, CocoDataset, Segmentation};
 use sam3c_formats::json_span::{locate, PathSeg};
 use sam3c_formats::ytvis::YtvisDataset;
 use sam3c_formats::FormatError;
@@ -82,6 +82,38 @@ pub fn check_data(db: &dyn SourceDb, files: &mut Files, stages: &[StageInfo]) ->
         }
     }
     dc.diags
+}
+
+/// A non-crowd object with no extent: a box of zero width or height, polygons that enclose no area, or an RLE
+/// mask of zero area. Polygons are measured (shoelace), not rasterized, to keep `--data` fast on big files.
+/// Returns the field that shows it (`bbox` or `segmentation`).
+fn empty_annotation_field(a: &CocoAnnotation) -> Option<&'static str> {
+    if let Some([_, _, w, h]) = a.bbox {
+        if w <= 0.0 || h <= 0.0 {
+            return Some("bbox");
+        }
+    }
+    let empty = match &a.segmentation {
+        None => false,
+        Some(Segmentation::Polygons(polygons)) => polygons.iter().all(|xy| polygon_area(xy) == 0.0),
+        // Malformed masks are E0601/E0602's business, not this check's.
+        Some(rle @ Segmentation::Rle { size, .. }) => rle
+            .to_rle(size[0], size[1])
+            .is_ok_and(|rle| rle.area() == 0),
+    };
+    empty.then_some("segmentation")
+}
+
+/// The area enclosed by a polygon given as `[x0, y0, x1, y1, ...]`.
+fn polygon_area(xy: &[f64]) -> f64 {
+    let points: Vec<(f64, f64)> = xy.chunks_exact(2).map(|p| (p[0], p[1])).collect();
+    let twice: f64 = (0..points.len())
+        .map(|i| {
+            let (a, b) = (points[i], points[(i + 1) % points.len()]);
+            a.0 * b.1 - b.0 * a.1
+        })
+        .sum();
+    twice.abs() / 2.0
 }
 
 fn listing<'s>(items: impl Iterator<Item = &'s str>) -> String {
@@ -235,6 +267,46 @@ impl DataChecker<'_> {
         }
     }
 
+    /// E0605 for the annotations (indices in `annotations`) whose `field` names no entry of `collection`,
+    /// pointing at the first of them.
+    fn unknown_references(
+        &mut self,
+        file: FileId,
+        annotations: &[usize],
+        field: &str,
+        collection: &str,
+    ) {
+        let Some(&first) = annotations.first() else {
+            return;
+        };
+        let fname = self.files.get(file).path.display().to_string();
+        let what = match collection {
+            "categories" => "category",
+            _ => collection.trim_end_matches('s'),
+        };
+        let span = self.json_span(
+            file,
+            &[
+                PathSeg::Key("annotations"),
+                PathSeg::Index(first),
+                PathSeg::Key(field),
+            ],
+        );
+        self.diags.push(
+            Diagnostic::new(
+                Code::E0605,
+                format!(
+                    "{} annotations in `{fname}` refer to an unknown {what}",
+                    annotations.len()
+                ),
+            )
+            .primary(file, span, format!("no {what} has this id"))
+            .help(format!(
+                "every `{field}` must be the `id` of an entry of `{collection}`"
+            )),
+        );
+    }
+
     fn images_dir(&self, c: &ComponentValue, key: &str) -> Option<(PathBuf, Val)> {
         let v = c.get(key)?.clone();
         Some((path_of(&v)?, v))
@@ -293,7 +365,13 @@ impl DataChecker<'_> {
         let mut unknown_image = Vec::new();
         let mut unknown_cat = Vec::new();
         let mut bad_size = Vec::new();
+        let mut empty = Vec::new();
         for (i, a) in d.annotations.iter().enumerate() {
+            if a.iscrowd != Some(1) {
+                if let Some(field) = empty_annotation_field(a) {
+                    empty.push((i, field));
+                }
+            }
             match sizes.get(&a.image_id) {
                 None => unknown_image.push(i),
                 Some(&(w, h)) => {
@@ -310,38 +388,38 @@ impl DataChecker<'_> {
                 unknown_cat.push(i);
             }
         }
-        for (list, field, what) in [
-            (&unknown_image, "image_id", "image"),
-            (&unknown_cat, "category_id", "category"),
-        ] {
-            if let Some(&first) = list.first() {
-                let span = self.json_span(
-                    file,
-                    &[
-                        PathSeg::Key("annotations"),
-                        PathSeg::Index(first),
-                        PathSeg::Key(field),
-                    ],
-                );
-                self.diags.push(
-                    Diagnostic::new(
-                        Code::E0605,
-                        format!(
-                            "{} annotations in `{fname}` refer to an unknown {what}",
-                            list.len()
-                        ),
-                    )
-                    .primary(file, span, format!("no {what} has this id"))
-                    .help(format!(
-                        "every `{field}` must be the `id` of an entry of `{}`",
-                        if what == "image" {
-                            "images"
-                        } else {
-                            "categories"
-                        }
-                    )),
-                );
-            }
+        self.unknown_references(file, &unknown_image, "image_id", "images");
+        self.unknown_references(file, &unknown_cat, "category_id", "categories");
+        if let Some(&(first, field)) = empty.first() {
+            let span = self.json_span(
+                file,
+                &[
+                    PathSeg::Key("annotations"),
+                    PathSeg::Index(first),
+                    PathSeg::Key(field),
+                ],
+            );
+            let ids: Vec<String> = empty
+                .iter()
+                .map(|&(i, _)| {
+                    d.annotations[i]
+                        .id
+                        .map_or(format!("#{i}"), |id| id.to_string())
+                })
+                .collect();
+            self.diags.push(
+                Diagnostic::new(
+                    Code::W0615,
+                    format!(
+                        "{} of {} annotations in `{fname}` are empty (a zero-area box or mask)",
+                        empty.len(),
+                        d.annotations.len()
+                    ),
+                )
+                .primary(file, span, "this object has no pixels")
+                .note(format!("empty annotations (by id): {}", listing(ids.iter().map(|s| s.as_str()))))
+                .help("an empty object gives the box and mask losses nothing to match (Meta's trainer has produced NaN losses on them); fix the labels or remove these annotations"),
+            );
         }
         if let Some(&(first, rle, (h, w))) = bad_size.first() {
             let span = self.json_span(
@@ -518,42 +596,15 @@ impl DataChecker<'_> {
             .collect();
         let cats: HashSet<i64> = d.categories.iter().map(|c| c.id).collect();
         let mut annotated: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); d.videos.len()];
+        let (mut unknown_video, mut unknown_cat) = (Vec::new(), Vec::new());
         for (i, a) in d.annotations.iter().enumerate() {
+            if !cats.contains(&a.category_id) {
+                unknown_cat.push(i);
+            }
             let Some(&v) = videos.get(&a.video_id) else {
-                let span = self.json_span(
-                    file,
-                    &[
-                        PathSeg::Key("annotations"),
-                        PathSeg::Index(i),
-                        PathSeg::Key("video_id"),
-                    ],
-                );
-                self.diags.push(
-                    Diagnostic::new(
-                        Code::E0605,
-                        format!("annotation {i} of `{fname}` refers to an unknown video"),
-                    )
-                    .primary(file, span, "no video has this id"),
-                );
+                unknown_video.push(i);
                 continue;
             };
-            if !cats.contains(&a.category_id) {
-                let span = self.json_span(
-                    file,
-                    &[
-                        PathSeg::Key("annotations"),
-                        PathSeg::Index(i),
-                        PathSeg::Key("category_id"),
-                    ],
-                );
-                self.diags.push(
-                    Diagnostic::new(
-                        Code::E0605,
-                        format!("annotation {i} of `{fname}` refers to an unknown category"),
-                    )
-                    .primary(file, span, "no category has this id"),
-                );
-            }
             let video = &d.videos[v];
             for (f, s) in a.segmentations.iter().enumerate() {
                 let Some(s) = s else { continue };
@@ -580,6 +631,8 @@ impl DataChecker<'_> {
                 }
             }
         }
+        self.unknown_references(file, &unknown_video, "video_id", "videos");
+        self.unknown_references(file, &unknown_cat, "category_id", "categories");
         let frames_needed = c
             .component("clip")
             .and_then(|clip| clip.number("frames"))

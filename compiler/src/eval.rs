@@ -778,22 +778,7 @@ impl<'p> Checker<'p> {
             .module
             .and_then(|m| self.program.module(m).bindings.get(&ident.name).copied());
         match binding {
-            Some(Binding::Decl(d)) => {
-                if self.program.decl(d).kind == DeclKind::Stage {
-                    let v = Val {
-                        value: Value::Stage(d),
-                        file,
-                        span: ident.span,
-                        origin: Some(d),
-                    };
-                    return self.conform(v, ty);
-                }
-                let mut v = self.decl_value(d);
-                v.file = file;
-                v.span = ident.span;
-                v.origin = Some(d);
-                self.conform(v, ty)
-            }
+            Some(Binding::Decl(d)) => self.decl_reference(d, file, ident.span, ty),
             Some(Binding::Module(_)) => {
                 self.report(
                     Diagnostic::new(
@@ -894,6 +879,27 @@ impl<'p> Checker<'p> {
         self.report(d);
     }
 
+    /// The value of a reference to declaration `d` at `span`: a stage is a handle (stages are run, not
+    /// evaluated); any other declaration is its value, located at the reference for diagnostics.
+    fn decl_reference(&mut self, d: DeclId, file: FileId, span: Span, ty: &Ty) -> Val {
+        let v = if self.program.decl(d).kind == DeclKind::Stage {
+            Val {
+                value: Value::Stage(d),
+                file,
+                span,
+                origin: Some(d),
+            }
+        } else {
+            Val {
+                file,
+                span,
+                origin: Some(d),
+                ..self.decl_value(d)
+            }
+        };
+        self.conform(v, ty)
+    }
+
     fn field(&mut self, scope: Scope, expr: &Expr, base: &Expr, field: &Ident, ty: &Ty) -> Val {
         let file = scope.file;
         // `alias.name`: a declaration of an imported file.
@@ -904,22 +910,7 @@ impl<'p> Checker<'p> {
             {
                 let target = self.program.module(m).bindings.get(&field.name).copied();
                 return match target {
-                    Some(Binding::Decl(d)) => {
-                        if self.program.decl(d).kind == DeclKind::Stage {
-                            let v = Val {
-                                value: Value::Stage(d),
-                                file,
-                                span: expr.span,
-                                origin: Some(d),
-                            };
-                            return self.conform(v, ty);
-                        }
-                        let mut v = self.decl_value(d);
-                        v.file = file;
-                        v.span = expr.span;
-                        v.origin = Some(d);
-                        self.conform(v, ty)
-                    }
+                    Some(Binding::Decl(d)) => self.decl_reference(d, file, expr.span, ty),
                     _ => {
                         let names: Vec<String> =
                             self.program.module(m).bindings.keys().cloned().collect();

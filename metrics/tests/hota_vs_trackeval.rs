@@ -27,7 +27,7 @@ fn hota_matches_trackeval_and_sam3() {
     run_oracle(
         &python,
         "hota_oracle.py",
-        &[&gt_path, &pred_path, &dir, &out_path],
+        &[&gt_path, &pred_path, dir.path(), &out_path],
     );
     let expected = read_json(&out_path);
     let gt = parse_ytvis(&std::fs::read_to_string(&gt_path).unwrap()).unwrap();

@@ -5,22 +5,11 @@ use sam3c_stdlib::groups::fnmatch;
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-fn python() -> Option<String> {
-    match std::env::var("SAM3C_PYTHON") {
-        Ok(p) => Some(p),
-        Err(_) if std::env::var_os("SAM3C_REQUIRE_ORACLES").is_some() => {
-            panic!("SAM3C_PYTHON is not set")
-        }
-        Err(_) => {
-            eprintln!("skipping: SAM3C_PYTHON is not set (run through scripts/test.sh)");
-            None
-        }
-    }
-}
-
 #[test]
 fn fnmatch_agrees_with_python() {
-    let Some(py) = python() else { return };
+    let Some(py) = sam3c_testkit::oracle_python() else {
+        return;
+    };
     // A small deterministic generator (xorshift), so the cases are the same on every run.
     let mut state: u64 = 0x9E3779B97F4A7C15;
     let mut next = |n: u64| {

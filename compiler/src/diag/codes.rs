@@ -95,6 +95,7 @@ codes! {
     W0612 => "classes unbalanced",
     W0613 => "few examples per class",
     W0614 => "category without annotations",
+    W0615 => "empty annotations",
 }
 
 impl Code {
