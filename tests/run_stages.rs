@@ -16,10 +16,11 @@ fn run(dir: &Path, out: &str, extra: &[&str]) -> std::process::Output {
 
 #[test]
 fn an_interrupted_and_resumed_stage_ends_with_the_same_weights_as_an_uninterrupted_one() {
-    let dir = scratch("run-resume");
-    spec_in(&dir, SPEC);
+    let tmp = TempDir::new("run-resume");
+    let dir = tmp.path();
+    spec_in(dir, SPEC);
 
-    let straight = run(&dir, "straight", &[]);
+    let straight = run(dir, "straight", &[]);
     assert!(straight.status.success(), "{}", describe(&straight));
     let stage = dir.join("straight/pretrain");
     for file in [
@@ -54,7 +55,7 @@ fn an_interrupted_and_resumed_stage_ends_with_the_same_weights_as_an_uninterrupt
     assert_eq!(epoch1["step"], "4");
 
     // Stop after 5 steps (one step into the second epoch), then continue.
-    let stopped = run(&dir, "resumed", &["--stop-after-steps", "5"]);
+    let stopped = run(dir, "resumed", &["--stop-after-steps", "5"]);
     assert_eq!(stopped.status.code(), Some(130), "{}", describe(&stopped));
     let latest = dir.join("resumed/pretrain/checkpoints/latest.safetensors");
     let meta = checkpoint_metadata(&latest);
@@ -70,11 +71,11 @@ fn an_interrupted_and_resumed_stage_ends_with_the_same_weights_as_an_uninterrupt
         .join("resumed/pretrain/checkpoints/final.safetensors")
         .exists());
     // Without --resume the partial results are not touched.
-    let refused = run(&dir, "resumed", &[]);
+    let refused = run(dir, "resumed", &[]);
     assert_eq!(refused.status.code(), Some(2), "{}", describe(&refused));
     assert!(String::from_utf8_lossy(&refused.stderr).contains("--resume"));
 
-    let resumed = run(&dir, "resumed", &["--resume"]);
+    let resumed = run(dir, "resumed", &["--resume"]);
     assert!(resumed.status.success(), "{}", describe(&resumed));
     let log = std::fs::read_to_string(dir.join("resumed/pretrain/logs/train.log")).unwrap();
     assert!(log.contains("resuming from"), "{log}");
@@ -93,14 +94,15 @@ fn an_interrupted_and_resumed_stage_ends_with_the_same_weights_as_an_uninterrupt
 
 #[test]
 fn a_finished_stage_is_up_to_date_and_a_changed_one_is_not_overwritten() {
-    let dir = scratch("run-up-to-date");
-    spec_in(&dir, SPEC);
-    let first = run(&dir, "out", &[]);
+    let tmp = TempDir::new("run-up-to-date");
+    let dir = tmp.path();
+    spec_in(dir, SPEC);
+    let first = run(dir, "out", &[]);
     assert!(first.status.success(), "{}", describe(&first));
     let final_path = dir.join("out/pretrain/checkpoints/final.safetensors");
     let written = std::fs::metadata(&final_path).unwrap().modified().unwrap();
 
-    let again = run(&dir, "out", &[]);
+    let again = run(dir, "out", &[]);
     assert!(again.status.success(), "{}", describe(&again));
     let stderr = String::from_utf8_lossy(&again.stderr);
     assert!(stderr.contains("pretrain: up to date"), "{stderr}");
@@ -110,7 +112,7 @@ fn a_finished_stage_is_up_to_date_and_a_changed_one_is_not_overwritten() {
     );
 
     // Another batch size is another stage: its finished checkpoint is kept and the run stops.
-    let changed = run(&dir, "out", &["--set", "batch=4"]);
+    let changed = run(dir, "out", &["--set", "batch=4"]);
     assert_eq!(changed.status.code(), Some(2), "{}", describe(&changed));
     assert!(String::from_utf8_lossy(&changed.stderr).contains("differently configured"));
     assert_eq!(
@@ -121,11 +123,12 @@ fn a_finished_stage_is_up_to_date_and_a_changed_one_is_not_overwritten() {
 
 #[test]
 fn a_video_stage_is_refused_before_anything_trains() {
-    let dir = scratch("run-video");
+    let tmp = TempDir::new("run-video");
+    let dir = tmp.path();
     let spec = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/factory.sam3x");
     let data = demo_data().display().to_string();
     let out = sam3c(
-        &dir,
+        dir,
         &[
             "run",
             spec.to_str().unwrap(),
@@ -146,8 +149,9 @@ fn a_video_stage_is_refused_before_anything_trains() {
 
 #[test]
 fn spec_errors_and_bad_flags_stop_the_run_with_exit_codes_1_and_2() {
-    let dir = scratch("run-errors");
-    let spec = spec_in(&dir, SPEC);
+    let tmp = TempDir::new("run-errors");
+    let dir = tmp.path();
+    let spec = spec_in(dir, SPEC);
     let broken = dir.join("broken.sam3x");
     let text = std::fs::read_to_string(&spec).unwrap();
     std::fs::write(
@@ -155,7 +159,7 @@ fn spec_errors_and_bad_flags_stop_the_run_with_exit_codes_1_and_2() {
         text.replace("epochs = 2 epochs", "epochs = 2 steps"),
     )
     .unwrap();
-    let out = sam3c(&dir, &["run", "broken.sam3x", "--out", "out"]);
+    let out = sam3c(dir, &["run", "broken.sam3x", "--out", "out"]);
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
     assert!(String::from_utf8_lossy(&out.stderr).contains("nothing was run"));
     assert!(!dir.join("out").exists());
@@ -168,12 +172,12 @@ fn spec_errors_and_bad_flags_stop_the_run_with_exit_codes_1_and_2() {
     ] {
         let mut args = vec!["run", SPEC, "--out", "out"];
         args.extend(flags.iter().copied());
-        let out = sam3c(&dir, &args);
+        let out = sam3c(dir, &args);
         assert_eq!(out.status.code(), Some(2), "{flags:?}: {}", describe(&out));
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains(needle), "{flags:?}: {stderr}");
     }
-    let missing = sam3c(&dir, &["run", "missing.sam3x"]);
+    let missing = sam3c(dir, &["run", "missing.sam3x"]);
     assert_eq!(missing.status.code(), Some(2), "{}", describe(&missing));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("missing.sam3x"));
 }

@@ -26,32 +26,39 @@ pub fn describe(out: &Output) -> String {
     )
 }
 
-/// A fresh scratch directory for one test.
-pub fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("sam3c-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+pub use sam3c_testkit::TempDir;
+
+/// The demo dataset (`<dir>/data`), written once per test binary by `sam3c demo-data` (seed 0).
+pub fn demo_data() -> PathBuf {
+    demo_root().join("data")
 }
 
-/// The demo dataset, written once per test binary by `sam3c demo-data` (seed 0).
-pub fn demo_data() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
+fn demo_root() -> &'static Path {
+    // A static is never dropped: the directory outlives every test of the binary (and stays in the temp dir).
+    static DIR: OnceLock<TempDir> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = scratch("demo-data");
-        let out = sam3c(&dir, &["demo-data", "data", "--seed", "0"]);
+        let dir = TempDir::new("demo-data");
+        let out = sam3c(dir.path(), &["demo-data", "data", "--seed", "0"]);
         assert!(out.status.success(), "{}", describe(&out));
-        dir.join("data")
+        dir
     })
+    .path()
 }
 
-/// A copy of `tests/run_specs/<name>` in `dir`, with `data_root` pointing at the demo data.
+/// A copy of `tests/run_specs/<name>` in `dir`, with `demo` (the specs' `data_root`) linked to the demo data.
 pub fn spec_in(dir: &Path, name: &str) -> PathBuf {
-    let source = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/run_specs")
-        .join(name);
-    let text = std::fs::read_to_string(&source).unwrap();
-    let path = dir.join(name);
+    copy_spec(
+        dir,
+        &Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/run_specs")
+            .join(name),
+    )
+}
+
+/// A copy of the spec `source` in `dir`, with `demo` linked to the demo data.
+pub fn copy_spec(dir: &Path, source: &Path) -> PathBuf {
+    let text = std::fs::read_to_string(source).unwrap();
+    let path = dir.join(source.file_name().unwrap());
     std::fs::write(&path, text).unwrap();
     let demo = dir.join("demo");
     if !demo.exists() {
