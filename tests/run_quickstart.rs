@@ -1,14 +1,18 @@
 //! The quickstart end to end, shortened by its epoch parameters: `sam3c run examples/quickstart.sam3x` on the
 //! demo data trains both stages (the second from the first's weights), the loss falls, the held-out segm AP
-//! clears a stated threshold, and `sam3c predict` runs on the checkpoint it wrote.
+//! is recorded, and `sam3c predict` runs on the checkpoint it wrote.
 
 mod run_support;
 
 use run_support::*;
 use std::path::Path;
 
-/// The held-out segm AP@[.5:.95] the shortened quickstart must exceed (see the test for how it was measured).
-const SEGM_AP_THRESHOLD: f64 = 0.0;
+/// The held-out segm AP@[.5:.95] the shortened quickstart must reach. Measured: 0.0000 after 1 + 1 epochs, and
+/// still 0.0000 (AP50 0.0001) after 10 epochs of the first stage alone: the tiny model trained from scratch on
+/// 80 images has not left DETR's early collapse (near prompt-independent queries) within a CPU budget of
+/// minutes, so this floor only checks that the meter ran and produced a valid AP; a real threshold needs a
+/// longer schedule or pretrained weights.
+const SEGM_AP_FLOOR: f64 = 0.0;
 
 /// The core losses logged in a stage's `logs/train.log` (`step N/M epoch E: loss X, ...`), in step order.
 fn logged_losses(log: &Path) -> Vec<(u64, f64)> {
@@ -54,7 +58,7 @@ fn the_quickstart_trains_both_stages_and_its_checkpoint_predicts() {
             "--set",
             "data_root=\"demo\"",
             "--set",
-            "pretrain_epochs=2 epochs",
+            "pretrain_epochs=1 epochs",
             "--set",
             "finetune_epochs=1 epochs",
             "--out",
@@ -93,7 +97,7 @@ fn the_quickstart_trains_both_stages_and_its_checkpoint_predicts() {
             "coco_eval_segm_AP",
         );
         eprintln!("{stage}: held-out segm AP {ap:.4}");
-        assert!(ap >= SEGM_AP_THRESHOLD, "{stage}: segm AP {ap}");
+        assert!((SEGM_AP_FLOOR..=1.0).contains(&ap), "{stage}: segm AP {ap}");
     }
 
     // Predict on a held-out image with the checkpoint the run wrote.
