@@ -6,5 +6,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
 cargo build --release --locked --bin sam3c
-[ -f demo-data/train/_annotations.coco.json ] || target/release/sam3c demo-data demo-data
-exec target/release/sam3c run examples/quickstart.sam3x "$@"
+sam3c="${CARGO_TARGET_DIR:-target}/release/sam3c"
+[ -f demo-data/train/_annotations.coco.json ] || "$sam3c" demo-data demo-data
+exec "$sam3c" run examples/quickstart.sam3x "$@"

@@ -29,6 +29,9 @@ pub enum Format {
 /// Where a spec runs: sam3c's own runtime, or Meta's trainer through generated configs.
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Backend {
+    /// sam3c's runtime on libtorch (`run` only).
+    Native,
+    /// Meta's trainer, through generated Hydra configs.
     Upstream,
 }
 
@@ -132,50 +135,32 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         parent: Option<PathBuf>,
     },
-    /// Run a spec's stages and evaluations. `--backend upstream`: export them and launch Meta's trainer
-    /// (`python -m sam3.train.train -c <stage>.yaml`) for each, locally or on SLURM.
+    /// Check a spec, then train and evaluate its stages in order: on the native runtime (CUDA if present, else
+    /// the CPU), or with `--backend upstream` through Meta's trainer (`python -m sam3.train.train`), locally or
+    /// on SLURM.
     Run {
-        /// The spec.
-        file: PathBuf,
-        /// The backend to run on.
-        #[arg(long, value_enum)]
+        #[command(flatten)]
+        args: cmd::run_flags::RunArgs,
+        /// Where the stages run.
+        #[arg(long, value_enum, default_value_t = Backend::Native)]
         backend: Backend,
-        /// Override a parameter: `--set lr_scale=0.05` (repeatable).
-        #[arg(long = "set", value_name = "NAME=VALUE")]
-        set: Vec<String>,
-        /// Run only this stage or evaluation (repeatable).
-        #[arg(long = "stage", value_name = "NAME")]
-        stage: Vec<String>,
-        /// The text tokenizer's vocabulary (`bpe_simple_vocab_16e6.txt.gz`), which sam3's PyPI wheel lacks.
-        #[arg(long, value_name = "FILE")]
-        bpe_path: Option<String>,
-        /// Submit to a cluster through the trainer's submitit path (default: run on this machine).
-        #[arg(long, value_enum)]
-        cluster: Option<cmd::launch::ClusterKind>,
-        /// SLURM partition.
-        #[arg(long)]
-        partition: Option<String>,
-        /// SLURM account.
-        #[arg(long)]
-        account: Option<String>,
-        /// SLURM quality of service.
-        #[arg(long)]
-        qos: Option<String>,
-        /// Nodes (default: the spec's resources).
-        #[arg(long)]
-        nodes: Option<u32>,
-        /// GPUs per node (default: the spec's resources).
-        #[arg(long)]
-        gpus_per_node: Option<u32>,
-        /// Where to write the configs (default: `<experiment out>/upstream_configs`).
-        #[arg(long, value_name = "DIR")]
-        config_dir: Option<PathBuf>,
-        /// Write the configs and print the trainer's commands; launch nothing.
-        #[arg(long)]
-        dry_run: bool,
+        #[command(flatten)]
+        upstream: cmd::run_flags::UpstreamFlags,
     },
     /// Run the language server over stdio (diagnostics, hover, go to definition, completion, formatting).
     Lsp,
+    /// Detect and segment text prompts in one image with a checkpoint; write JSON and an overlay PNG.
+    #[cfg(feature = "native")]
+    Predict(cmd::predict::PredictArgs),
+    /// Write the synthetic factory dataset (COCO images and YTVIS clips) the quickstart trains on.
+    #[cfg(feature = "native")]
+    DemoData {
+        /// The directory to write.
+        dir: PathBuf,
+        /// Seed of the generator.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
 }
 
 fn main() -> ExitCode {
@@ -208,45 +193,65 @@ fn main() -> ExitCode {
         } => cmd::model::inspect(&preset, video, summary),
         Command::Export {
             file,
-            backend: Backend::Upstream,
+            backend,
             out,
             set,
             stage,
             bpe_path,
-        } => cmd::export::export(&file, out.as_deref(), &set, &stage, bpe_path.as_deref()),
+        } => match backend {
+            Backend::Upstream => {
+                cmd::export::export(&file, out.as_deref(), &set, &stage, bpe_path.as_deref())
+            }
+            Backend::Native => util::usage_error(
+                "`export` writes configs for another trainer: use `--backend upstream` (the native runtime runs the spec itself: `sam3c run`)",
+            ),
+        },
         Command::Import { file, out, parent } => {
             cmd::import::import(&file, out.as_deref(), parent.as_deref())
         }
         Command::Run {
-            file,
+            args,
             backend: Backend::Upstream,
-            set,
-            stage,
-            bpe_path,
-            cluster,
-            partition,
-            account,
-            qos,
-            nodes,
-            gpus_per_node,
-            config_dir,
-            dry_run,
-        } => cmd::launch::run_upstream(
-            &file,
-            &cmd::launch::LaunchOptions {
-                set,
-                stages: stage,
-                bpe_path,
-                cluster,
-                partition,
-                account,
-                qos,
-                nodes,
-                gpus_per_node,
-                config_dir,
-                dry_run,
-            },
-        ),
+            upstream,
+        } => {
+            if let Some(flag) = args.first_native_flag() {
+                return util::usage_error(&format!(
+                    "{flag} is a flag of the native runtime; Meta's trainer does not read it"
+                ));
+            }
+            cmd::launch::run_upstream(
+                &args.file,
+                &cmd::launch::LaunchOptions {
+                    set: args.set,
+                    stages: args.stage.into_iter().collect(),
+                    bpe_path: upstream.bpe_path,
+                    cluster: upstream.cluster,
+                    partition: upstream.partition,
+                    account: upstream.account,
+                    qos: upstream.qos,
+                    nodes: upstream.nodes,
+                    gpus_per_node: upstream.gpus_per_node,
+                    config_dir: upstream.config_dir,
+                    dry_run: upstream.dry_run,
+                },
+            )
+        }
+        Command::Run {
+            args,
+            backend: Backend::Native,
+            upstream,
+        } => {
+            if let Some(flag) = upstream.first_given() {
+                return util::usage_error(&format!(
+                    "{flag} is a flag of `--backend upstream` (Meta's trainer)"
+                ));
+            }
+            run_native(args)
+        }
+        #[cfg(feature = "native")]
+        Command::Predict(args) => cmd::predict::predict(args),
+        #[cfg(feature = "native")]
+        Command::DemoData { dir, seed } => cmd::demo_data::demo_data(&dir, seed),
         Command::Lsp => {
             let (connection, io_threads) = lsp_server::Connection::stdio();
             let result = sam3c_lsp::run(&connection, &fsdb::FsDb);
@@ -258,6 +263,18 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+#[cfg(feature = "native")]
+fn run_native(args: cmd::run_flags::RunArgs) -> ExitCode {
+    cmd::run::run(args)
+}
+
+#[cfg(not(feature = "native"))]
+fn run_native(_: cmd::run_flags::RunArgs) -> ExitCode {
+    util::usage_error(
+        "this sam3c was built without the native runtime (cargo feature `native`); use `--backend upstream`, or build with the default features",
+    )
 }
 
 #[derive(Subcommand)]

@@ -208,7 +208,7 @@ impl CocoImageDataset {
 }
 
 /// `reindex_coco_to_temp`: shift image and category ids by one when some id is 0.
-fn reindex(coco: &mut CocoDataset) {
+pub(crate) fn reindex(coco: &mut CocoDataset) {
     if coco.images.iter().any(|i| i.id == 0) {
         coco.images.iter_mut().for_each(|i| i.id += 1);
         coco.annotations.iter_mut().for_each(|a| a.image_id += 1);

@@ -155,6 +155,12 @@ impl Loader {
 
     /// The batches of `epoch`, produced by the workers.
     pub fn epoch(&self, epoch: u64) -> EpochIter {
+        self.epoch_from(epoch, 0)
+    }
+
+    /// The batches of `epoch` from batch `first_batch` on, identical to those of [`Loader::epoch`] (resuming an
+    /// interrupted epoch loads nothing it skips).
+    pub fn epoch_from(&self, epoch: u64, first_batch: usize) -> EpochIter {
         let order = self.order(epoch);
         let b = self.inner.config.batch_size;
         let mut batches: Vec<Vec<(usize, usize)>> = order
@@ -168,6 +174,7 @@ impl Loader {
         if self.inner.config.drop_last && batches.last().is_some_and(|c| c.len() < b) {
             batches.pop();
         }
+        batches.drain(..first_batch.min(batches.len()));
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 next_claim: 0,
