@@ -119,3 +119,33 @@ fn check_reports_a_problem_of_one_sweep_combination_with_its_values() {
     let first = sam3c_compiler::check(&db, std::path::Path::new("q.sam3x"), &Default::default());
     assert!(!first.has_errors());
 }
+
+#[test]
+fn the_catalog_defaults_of_tracker_prompts_are_the_runtime_defaults() {
+    use sam3c_stdlib::components::model::{ModelSpec, TrackerPrompts};
+    let text = r#"
+dataset clips = ytvis_videos {
+    frames = "videos"
+    annotations = "videos/annotations.json"
+}
+
+stage temporal {
+    model = sam3_video {}
+    data = clips
+    pipeline = [decode_masks, resize(1008px, square = true), normalize()]
+    loss = tracker_loss()
+    optimizer = adamw { lr = 1e-4 }
+    epochs = 1 epochs
+}
+"#;
+    let db = sam3c_compiler::MemoryDb::default().with("v.sam3x", text.to_string());
+    let out = sam3c_compiler::check(&db, std::path::Path::new("v.sam3x"), &Default::default());
+    assert!(!out.has_errors(), "{}", common::render_all(&out));
+    let spec = out.spec.unwrap();
+    let stage: Stage = serde_json::from_value(spec.stage_config(&spec.stages[0])).unwrap();
+    let ModelSpec::Sam3Video(model) = stage.model else {
+        panic!("a video model")
+    };
+    // `tracker_prompts()` in the catalog and `TrackerPrompts::default()` (the runtime's recipe) agree.
+    assert_eq!(model.prompts, TrackerPrompts::default());
+}

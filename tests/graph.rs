@@ -119,17 +119,23 @@ fn stages_that_share_content_share_nodes_and_read_what_earlier_stages_write() {
     };
     assert_eq!(
         count(NodeKind::LoadDataset),
-        2,
-        "train and test data, loaded once for both stages"
+        4,
+        "train and test images, loaded once for both image stages, and the temporal stage's clips"
     );
-    assert_eq!(count(NodeKind::TrainStage), 2);
+    assert_eq!(count(NodeKind::TrainStage), 3);
     let finetune = g.find(NodeKind::TrainStage, "finetune").unwrap();
     let pretrain_saved = g.find(NodeKind::SaveCheckpoint, "pretrain").unwrap();
+    let temporal = g.find(NodeKind::TrainStage, "temporal").unwrap();
+    let finetune_saved = g.find(NodeKind::SaveCheckpoint, "finetune").unwrap();
     let order = g.order();
     let pos = |n| order.iter().position(|&x| x == n).unwrap();
     assert!(
         pos(pretrain_saved) < pos(finetune),
         "finetune runs after pretrain's checkpoint is written"
+    );
+    assert!(
+        pos(finetune_saved) < pos(temporal),
+        "temporal runs after finetune's checkpoint is written"
     );
     assert!(sam3c_compiler::graph::validate(&g).is_empty());
 }

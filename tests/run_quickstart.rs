@@ -14,34 +14,6 @@ use std::path::Path;
 /// longer schedule or pretrained weights.
 const SEGM_AP_FLOOR: f64 = 0.0;
 
-/// The core losses logged in a stage's `logs/train.log` (`step N/M epoch E: loss X, ...`), in step order.
-fn logged_losses(log: &Path) -> Vec<(u64, f64)> {
-    std::fs::read_to_string(log)
-        .unwrap()
-        .lines()
-        .filter_map(|line| {
-            let rest = line.split("] step ").nth(1)?;
-            let step = rest.split('/').next()?.parse().ok()?;
-            let loss = rest
-                .split("loss ")
-                .nth(1)?
-                .split(',')
-                .next()?
-                .parse()
-                .ok()?;
-            Some((step, loss))
-        })
-        .collect()
-}
-
-/// The last value of `metric` recorded in a stage's `metrics.json`.
-fn last_metric(metrics: &Path, metric: &str) -> f64 {
-    let entries: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(metrics).unwrap()).unwrap();
-    let last = entries.as_array().unwrap().last().expect("an evaluation");
-    last["metrics"][metric].as_f64().unwrap()
-}
-
 #[test]
 fn the_quickstart_trains_both_stages_and_its_checkpoint_predicts() {
     let tmp = TempDir::new("run-quickstart");

@@ -122,32 +122,6 @@ fn a_finished_stage_is_up_to_date_and_a_changed_one_is_not_overwritten() {
 }
 
 #[test]
-fn a_video_stage_is_refused_before_anything_trains() {
-    let tmp = TempDir::new("run-video");
-    let dir = tmp.path();
-    let spec = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/factory.sam3x");
-    let data = demo_data().display().to_string();
-    let out = sam3c(
-        dir,
-        &[
-            "run",
-            spec.to_str().unwrap(),
-            "--set",
-            &format!("data_root=\"{data}\""),
-            "--out",
-            "out",
-        ],
-    );
-    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("the native runtime trains image stages; stage temporal is a video stage"),
-        "{stderr}"
-    );
-    assert!(!dir.join("out/spatial").exists(), "a stage ran");
-}
-
-#[test]
 fn spec_errors_and_bad_flags_stop_the_run_with_exit_codes_1_and_2() {
     let tmp = TempDir::new("run-errors");
     let dir = tmp.path();

@@ -420,6 +420,7 @@ fn check_stage(
     check_pipelines(ck, s);
     check_masks(ck, s);
     check_resolution(ck, s);
+    check_prompts(ck, s);
     // With the wrong model for the data, pattern errors against that model would only be noise.
     if model_domain_ok {
         check_optimizer(ck, s);
@@ -871,6 +872,60 @@ fn pipeline_resolutions(p: &Val) -> Vec<(f64, Val)> {
     out
 }
 
+/// SAM 2's trainer corrects every conditioning frame that was prompted with clicks, so it needs at least as
+/// many corrected frames as conditioning frames.
+fn check_prompts(ck: &mut Checker, s: &StageInfo) {
+    let Some(model) = s.value.component("model") else {
+        return;
+    };
+    let Some(val) = model.get("prompts") else {
+        return;
+    };
+    let Some(prompts) = val.component() else {
+        return;
+    };
+    if !ck.checked_prompts.insert((val.file, val.span.start)) {
+        return;
+    }
+    let (Some(clicks), Some(cond), Some(corrected)) = (
+        prompts.number("clicks"),
+        prompts.number("cond_frames"),
+        prompts.number("corrected_frames"),
+    ) else {
+        return;
+    };
+    if clicks <= 0.0 || corrected >= cond {
+        return;
+    }
+    let mut d = Diagnostic::new(
+        Code::E0508,
+        format!("`corrected_frames = {corrected}` is fewer than `cond_frames = {cond}`"),
+    );
+    // Point at the fields that were written (one of them was: the defaults agree); a default is named in the
+    // message.
+    let mut labelled = false;
+    for (name, label) in [
+        ("corrected_frames", "frames that get correction clicks"),
+        ("cond_frames", "conditioning frames per clip"),
+    ] {
+        if let Some(arg) = prompts.arg(name).filter(|a| a.explicit) {
+            d = if labelled {
+                d.secondary(arg.val.file, arg.val.span, label)
+            } else {
+                d.primary(arg.val.file, arg.val.span, label)
+            };
+            labelled = true;
+        }
+    }
+    if !labelled {
+        d = d.primary(val.file, val.span, "these training prompts");
+    }
+    ck.diags.push(d.help(format!(
+        "every conditioning frame prompted with clicks is also corrected: set `corrected_frames = {cond}` or \
+         more, or `clicks = 0` to prompt the conditioning frames with masks only"
+    )));
+}
+
 fn check_resolution(ck: &mut Checker, s: &StageInfo) {
     let Some(model) = s.value.component("model") else {
         return;
@@ -886,19 +941,17 @@ fn check_resolution(ck: &mut Checker, s: &StageInfo) {
         }
     }
     let mut seen: Vec<(FileId, Span)> = Vec::new();
-    let mut seen_params: Vec<DeclId> = Vec::new();
     for p in pipes {
         for (res, v) in pipeline_resolutions(&p) {
             if seen.contains(&(v.file, v.span)) || res <= 0.0 {
                 continue;
             }
             seen.push((v.file, v.span));
-            // One report per parameter, however many places use it.
+            // One report per parameter, however many places (and stages) use it.
             if let Some(o) = v.origin {
-                if seen_params.contains(&o) {
+                if !ck.reported_resolution_params.insert(o) {
                     continue;
                 }
-                seen_params.push(o);
             }
             let px = |x: f64| format_quantity(x, UnitKind::Pixels);
             let mut d = if res % PATCH_SIZE != 0.0 {

@@ -48,6 +48,10 @@ pub struct Checker<'p> {
     pub out_dir: String,
     /// Pipelines already checked (a pipeline shared by stages is reported once).
     pub checked_pipelines: std::collections::HashSet<DeclId>,
+    /// Tracker prompts already checked (a model used by several stages is reported once), by position.
+    pub checked_prompts: std::collections::HashSet<(FileId, u32)>,
+    /// Parameters whose resolution was reported (one report per parameter, however many stages use it).
+    pub reported_resolution_params: std::collections::HashSet<DeclId>,
     /// Optimizer/model pairs already reported.
     pub checked_optimizers: std::collections::HashSet<String>,
     /// Group-resolution issues by optimizer patterns and model (see `checks::check_optimizer`).
@@ -75,6 +79,8 @@ impl<'p> Checker<'p> {
             defaults: HashMap::new(),
             out_dir: "runs".into(),
             checked_pipelines: Default::default(),
+            checked_prompts: Default::default(),
+            reported_resolution_params: Default::default(),
             checked_optimizers: Default::default(),
             resolved_groups: Default::default(),
         }

@@ -228,7 +228,7 @@ fn video_checkpoints_round_trip_and_wrong_kinds_are_errors() {
 
 #[test]
 fn a_stage_model_loads_its_weights_then_its_init() {
-    use sam3c_stdlib::components::model::{ModelSize, Sam3Video};
+    use sam3c_stdlib::components::model::{ModelSize, Sam3Video, TrackerPrompts};
     let _rng = torch_rng_lock();
     let dir = TempDir::new("temporal-stage");
     let image = path(&dir, "image.safetensors");
@@ -238,6 +238,7 @@ fn a_stage_model_loads_its_weights_then_its_init() {
         weights: None,
         from_hub: true,
         temporal_disambiguation: true,
+        prompts: TrackerPrompts::default(),
     };
     let err = VideoModel::for_stage(&spec, None, Device::Cpu, 0).unwrap_err();
     assert!(err.to_string().contains("from_hub"), "{err}");

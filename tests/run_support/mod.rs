@@ -92,3 +92,128 @@ pub fn checkpoint_tensors(path: &Path) -> Vec<(String, Vec<u8>)> {
 pub fn checkpoint_metadata(path: &Path) -> std::collections::BTreeMap<String, String> {
     sam3c_runtime::checkpoint::load(path).unwrap().metadata
 }
+
+/// The core losses logged in a stage's `logs/train.log` (`step N/M epoch E: loss X, ...`), in step order.
+pub fn logged_losses(log: &Path) -> Vec<(u64, f64)> {
+    std::fs::read_to_string(log)
+        .unwrap()
+        .lines()
+        .filter_map(|line| {
+            let rest = line.split("] step ").nth(1)?;
+            let step = rest.split('/').next()?.parse().ok()?;
+            let loss = rest
+                .split("loss ")
+                .nth(1)?
+                .split(',')
+                .next()?
+                .parse()
+                .ok()?;
+            Some((step, loss))
+        })
+        .collect()
+}
+
+/// The last value of `metric` recorded in a stage's `metrics.json`.
+pub fn last_metric(metrics: &Path, metric: &str) -> f64 {
+    let entries: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(metrics).unwrap()).unwrap();
+    let last = entries.as_array().unwrap().last().expect("an evaluation");
+    last["metrics"][metric]
+        .as_f64()
+        .unwrap_or_else(|| panic!("{metric} missing from {last}"))
+}
+
+/// Every scalar `tag` of the TensorBoard event files in `dir`, as (step, value) sorted by step: TFRecord frames
+/// (length, its CRC, an `Event` proto, its CRC) whose events carry `summary.value { tag, simple_value }`.
+pub fn tensorboard_scalars(dir: &Path, tag: &str) -> Vec<(i64, f32)> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        let mut at = 0;
+        while at + 12 <= bytes.len() {
+            let len = u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap()) as usize;
+            let event = &bytes[at + 12..at + 12 + len];
+            at += 12 + len + 4;
+            let mut step = 0;
+            let mut values = Vec::new();
+            for (field, value) in proto_fields(event) {
+                match (field, value) {
+                    (2, Field::Varint(v)) => step = v as i64,
+                    (5, Field::Bytes(summary)) => {
+                        for (_, value) in proto_fields(summary) {
+                            let Field::Bytes(value) = value else { continue };
+                            let (mut name, mut simple) = (None, None);
+                            for (f, v) in proto_fields(value) {
+                                match (f, v) {
+                                    (1, Field::Bytes(t)) => name = Some(t),
+                                    (2, Field::Fixed32(x)) => simple = Some(f32::from_bits(x)),
+                                    _ => {}
+                                }
+                            }
+                            if let (Some(name), Some(x)) = (name, simple) {
+                                values.push((name, x));
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            out.extend(
+                values
+                    .into_iter()
+                    .filter(|(name, _)| *name == tag.as_bytes())
+                    .map(|(_, x)| (step, x)),
+            );
+        }
+    }
+    out.sort_by_key(|(step, _)| *step);
+    out
+}
+
+enum Field<'a> {
+    Varint(u64),
+    Fixed64,
+    Bytes(&'a [u8]),
+    Fixed32(u32),
+}
+
+/// The (field number, value) pairs of a serialized protobuf message.
+fn proto_fields(mut data: &[u8]) -> Vec<(u64, Field<'_>)> {
+    fn varint(data: &mut &[u8]) -> u64 {
+        let (mut value, mut shift) = (0u64, 0);
+        while let Some((&b, rest)) = data.split_first() {
+            *data = rest;
+            value |= u64::from(b & 0x7f) << shift;
+            shift += 7;
+            if b & 0x80 == 0 {
+                break;
+            }
+        }
+        value
+    }
+    let mut out = Vec::new();
+    while !data.is_empty() {
+        let key = varint(&mut data);
+        let value = match key & 7 {
+            0 => Field::Varint(varint(&mut data)),
+            1 => {
+                data = &data[8..];
+                Field::Fixed64
+            }
+            2 => {
+                let len = varint(&mut data) as usize;
+                let (bytes, rest) = data.split_at(len);
+                data = rest;
+                Field::Bytes(bytes)
+            }
+            5 => {
+                let (bytes, rest) = data.split_at(4);
+                data = rest;
+                Field::Fixed32(u32::from_le_bytes(bytes.try_into().unwrap()))
+            }
+            other => panic!("unexpected protobuf wire type {other}"),
+        };
+        out.push((key >> 3, value));
+    }
+    out
+}

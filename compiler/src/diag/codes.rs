@@ -78,6 +78,7 @@ codes! {
     E0504 => "pipeline steps out of order",
     E0505 => "mask loss on a model without segmentation",
     E0506 => "pipeline without normalize",
+    E0508 => "fewer corrected frames than conditioning frames",
     W0507 => "evaluating on the training data",
     E0700 => "execution graph has a cycle",
     E0701 => "node input not produced upstream",

@@ -80,6 +80,13 @@ pub enum ExecError {
         #[source]
         source: std::io::Error,
     },
+    /// The video model could not train or track on its input (a clip without masks, ...).
+    #[error("stage `{stage}`: {source}")]
+    Temporal {
+        stage: String,
+        #[source]
+        source: crate::temporal::TemporalError,
+    },
     /// A meter could not evaluate (bad ground truth, ...).
     #[error("stage `{stage}`: meter `{meter}`: {message}")]
     Meter {

@@ -214,10 +214,6 @@ impl Meter {
         })
     }
 
-    pub(crate) fn name(&self) -> &str {
-        &self.job.name
-    }
-
     /// Evaluates `model` (eval mode, no gradient), under bf16 autocast when `autocast` is set.
     pub(crate) fn run(
         &self,

@@ -8,11 +8,16 @@
 //!
 //! # How a stage runs
 //!
-//! 1. **Checks before anything runs.** Video stages, video meters and fp16 on CUDA are refused with a message
-//!    naming the stage. A stage whose `checkpoints/final` carries the stage's content hash
+//! 1. **Checks before anything runs.** What the runtime cannot run (fp16 on CUDA, a model from the hub, meters
+//!    of the other domain, a video pipeline that does not make frames of the model's size, ...) is refused with
+//!    a message naming the stage and the setting ([`preflight_stage`]). A stage whose `checkpoints/final` carries the stage's content hash
 //!    ([`StageJob::spec_hash`], from the execution graph) is up to date and skipped; a `final` written under
 //!    another hash is never overwritten (the run stops with exit code 2). Other results in the stage directory
 //!    are only continued with [`RunOptions::resume`].
+//! A stage whose model is `sam3_video` is a video (temporal) stage: it runs through the same steps with the
+//! video model, its clips and its meters plugged in (see [`video`]); the rest of this section describes an
+//! image stage. The shared machinery is in `driver.rs`.
+//!
 //! 2. **Model.** `sam3_image` at its size preset, randomly initialized from the stage seed; then weights, in
 //!    this order of precedence: the stage's own checkpoint when resuming; `init` (another stage's `final`
 //!    checkpoint, or a file); the model's `weights` (Meta's `sam3.pt`, a trainer checkpoint, or a sam3c
@@ -46,12 +51,14 @@
 //! A checkpoint written by a differently configured stage (its configuration hash differs) is refused.
 
 mod batch;
+mod driver;
 mod error;
 pub mod meters;
 pub mod model;
 pub mod postprocess;
 pub mod state;
 mod train;
+pub mod video;
 
 pub use batch::{find_batch, find_outputs, find_targets};
 pub use error::ExecError;
@@ -245,8 +252,9 @@ pub fn init_weights(experiment_dir: &Path, init: Option<&Init>) -> Option<PathBu
     }
 }
 
-/// Checks, before anything runs, that the native runtime can run a stage: an image model, an image dataset,
-/// image meters, a precision it supports on `device`.
+/// Checks, before anything runs, that the native runtime can run a stage: a model with data, loss and meters of
+/// its domain, a precision it supports on `device`, and for a video stage pipelines that make frames of the
+/// model's input size and valid training prompts.
 pub fn preflight_stage(job: &StageJob, device: Device) -> Result<(), ExecError> {
     train::preflight(job, device)
 }

@@ -53,10 +53,8 @@ pub fn image_spec<'a>(stage: &str, spec: &'a ModelSpec) -> Result<&'a Sam3ImageS
 pub(crate) fn video_stage(stage: &str) -> ExecError {
     ExecError::Unsupported {
         stage: stage.to_string(),
-        message: format!(
-            "the native runtime trains image stages; stage {stage} is a video stage (sam3_video / ytvis_videos); \
-             video training is future work (export it with the upstream backend)"
-        ),
+        message: "the model is `sam3_video` where the image model (`sam3_image`) is expected"
+            .to_string(),
     }
 }
 

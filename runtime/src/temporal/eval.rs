@@ -250,13 +250,27 @@ impl VideoModel {
         })
     }
 
-    /// The values of the temporal stage's meters (`j_and_f`, `hota`). Meters on the same data and pipeline
-    /// share one tracking run.
+    /// The values of the temporal stage's meters (`j_and_f`, `hota`), merged. Meters on the same data and
+    /// pipeline share one tracking run.
     pub fn evaluate_meters(
         &self,
         meters: &[MeterSpec],
         options: &EvalOptions,
     ) -> Result<MetricValues, TemporalError> {
+        let mut out = MetricValues::new();
+        for meter in self.evaluate_each_meter(meters, options)? {
+            out.extend(meter.values);
+        }
+        Ok(out)
+    }
+
+    /// The values of each meter, in order (two meters of one kind on different datasets report the same keys,
+    /// so they are kept apart here). Meters on the same data and pipeline share one tracking run.
+    pub fn evaluate_each_meter(
+        &self,
+        meters: &[MeterSpec],
+        options: &EvalOptions,
+    ) -> Result<Vec<MeterValues>, TemporalError> {
         // Every meter is checked before anything is tracked.
         let mut inputs = Vec::with_capacity(meters.len());
         for meter in meters {
@@ -278,7 +292,7 @@ impl VideoModel {
             inputs.push((data, pipeline));
         }
         let mut runs: Vec<((&YtvisVideos, &Vec<TransformSpec>), TrackingRun)> = Vec::new();
-        let mut out = MetricValues::new();
+        let mut out = Vec::with_capacity(meters.len());
         for (meter, key) in meters.iter().zip(inputs) {
             let position = match runs.iter().position(|(k, _)| *k == key) {
                 Some(i) => i,
@@ -289,13 +303,27 @@ impl VideoModel {
                 }
             };
             let run = &runs[position].1;
-            out.extend(match meter {
-                MeterSpec::Hota(m) => hota(run, m.phrase)?,
-                _ => j_and_f(run)?,
+            out.push(MeterValues {
+                values: match meter {
+                    MeterSpec::Hota(m) => hota(run, m.phrase)?,
+                    _ => j_and_f(run)?,
+                },
+                videos: run.ground_truth.videos.len(),
+                tracks: run.results.len(),
             });
         }
         Ok(out)
     }
+}
+
+/// One meter's values and what they were computed on.
+#[derive(Debug, Clone)]
+pub struct MeterValues {
+    pub values: MetricValues,
+    /// Videos evaluated.
+    pub videos: usize,
+    /// Tracks predicted (one per ground-truth object).
+    pub tracks: usize,
 }
 
 /// J&F of a tracking run (see the module docs): `vos_mask_all_video_*`.

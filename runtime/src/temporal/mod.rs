@@ -64,8 +64,11 @@ pub mod recipe;
 mod step;
 
 pub use clip::{ClipInfo, ClipObjects, ObjectInfo};
-pub use eval::{hota, j_and_f, EvalOptions, TrackingRun, METRIC_PREFIX};
-pub use model::{ImageStageReport, Sam2NeckSource, TrackerFeatures, VideoModel, OPTIMIZER_PREFIX};
+pub use eval::{hota, j_and_f, EvalOptions, MeterValues, TrackingRun, METRIC_PREFIX};
+pub use model::{
+    ImageStageReport, InitReport, Sam2NeckSource, StageWeights, TrackerFeatures, VideoModel,
+    OPTIMIZER_PREFIX,
+};
 pub use recipe::{FramePrompt, PromptPlan, TrackerTrainingRecipe};
 pub use step::{StepOptions, StepOutput};
 
@@ -96,6 +99,15 @@ pub fn evaluate_clips(
     options: &EvalOptions,
 ) -> Result<MetricValues, TemporalError> {
     model.evaluate_meters(meters, options)
+}
+
+/// [`evaluate_clips`], one result per meter, in order (the stage executor records each meter on its own).
+pub fn evaluate_clips_each(
+    model: &VideoModel,
+    meters: &[MeterSpec],
+    options: &EvalOptions,
+) -> Result<Vec<MeterValues>, TemporalError> {
+    model.evaluate_each_meter(meters, options)
 }
 
 /// Everything that can go wrong in temporal training or evaluation; messages name the file, field or input.

@@ -97,6 +97,24 @@ pub struct ImageStageReport {
     pub sam2_neck: Sam2NeckSource,
 }
 
+/// What a stage's `init` loaded.
+#[derive(Debug, Clone, PartialEq)]
+pub enum InitReport {
+    /// A video checkpoint: the whole model.
+    WholeModel(LoadReport),
+    /// An image stage's checkpoint: the detector.
+    Detector(ImageStageReport),
+}
+
+/// What the files of a stage's model loaded ([`VideoModel::for_stage_with_report`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StageWeights {
+    /// The model's `weights`.
+    pub weights: Option<LoadReport>,
+    /// The stage's `init`.
+    pub init: Option<InitReport>,
+}
+
 /// The layouts of files the video model reads (optimizer entries of sam3c checkpoints aside).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum FileLayout {
@@ -180,6 +198,16 @@ impl VideoModel {
         device: Device,
         seed: u64,
     ) -> Result<VideoModel, TemporalError> {
+        Self::for_stage_with_report(spec, init, device, seed).map(|(model, _)| model)
+    }
+
+    /// [`VideoModel::for_stage`], with what each file loaded (for the stage's log).
+    pub fn for_stage_with_report(
+        spec: &Sam3Video,
+        init: Option<&Path>,
+        device: Device,
+        seed: u64,
+    ) -> Result<(VideoModel, StageWeights), TemporalError> {
         if spec.from_hub && spec.weights.is_none() {
             return Err(TemporalError::Config(
                 "`from_hub = true`: the native runtime does not download checkpoints; download Meta's \
@@ -189,13 +217,15 @@ impl VideoModel {
         }
         tch::manual_seed(seed as i64);
         let model = VideoModel::new(&VideoModel::config_of(spec), device)?;
-        if let Some(weights) = &spec.weights {
-            model.load_weights(weights)?;
-        }
-        if let Some(init) = init {
-            model.load_init(init, spec.weights.is_some())?;
-        }
-        Ok(model)
+        let weights = match &spec.weights {
+            Some(weights) => Some(model.load_weights(weights)?),
+            None => None,
+        };
+        let init = match init {
+            Some(init) => Some(model.load_init(init, spec.weights.is_some())?),
+            None => None,
+        };
+        Ok((model, StageWeights { weights, init }))
     }
 
     /// Loads a whole video model strictly: Meta's `sam3.pt`, a sam3c video-stage checkpoint (its optimizer
@@ -232,11 +262,17 @@ impl VideoModel {
         &self,
         path: &Path,
         has_video_weights: bool,
-    ) -> Result<LoadReport, TemporalError> {
+    ) -> Result<InitReport, TemporalError> {
         let sd = read(path)?;
         match file_layout(&sd) {
-            Some(FileLayout::Video) | Some(FileLayout::InteractiveImage) => self.load_weights(path),
-            _ => Ok(self.image_stage_from(path, &sd, has_video_weights)?.load),
+            Some(FileLayout::Video) | Some(FileLayout::InteractiveImage) => {
+                Ok(InitReport::WholeModel(self.load_weights(path)?))
+            }
+            _ => Ok(InitReport::Detector(self.image_stage_from(
+                path,
+                &sd,
+                has_video_weights,
+            )?)),
         }
     }
 

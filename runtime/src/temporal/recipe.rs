@@ -7,6 +7,7 @@
 //! conditioning frame; up to `num_init_cond_frames` are (a random number of them with `rand_init_cond_frames`).
 
 use crate::data::Rng;
+use sam3c_stdlib::components::model::TrackerPrompts;
 
 /// How a clip is prompted in training. Field names are `SAM2Train`'s (without the `_for_train` suffix).
 #[derive(Debug, Clone, PartialEq)]
@@ -38,20 +39,28 @@ pub struct TrackerTrainingRecipe {
 }
 
 impl Default for TrackerTrainingRecipe {
-    /// SAM 2.1's MOSE fine-tuning recipe.
+    /// SAM 2.1's MOSE fine-tuning recipe: the catalog's `tracker_prompts()`, the backbone trained.
     fn default() -> Self {
+        TrackerTrainingRecipe::from_prompts(&TrackerPrompts::default(), false)
+    }
+}
+
+impl TrackerTrainingRecipe {
+    /// The recipe of a stage: its model's `prompts`, and whether the optimizer freezes the whole vision backbone
+    /// (which then runs without gradients).
+    pub fn from_prompts(prompts: &TrackerPrompts, freeze_backbone: bool) -> Self {
         TrackerTrainingRecipe {
-            prob_to_use_pt_input: 0.5,
-            prob_to_use_box_input: 0.5,
-            num_frames_to_correct: 2,
-            rand_frames_to_correct: true,
-            num_init_cond_frames: 2,
-            rand_init_cond_frames: true,
-            add_all_frames_to_correct_as_cond: true,
-            num_correction_pt_per_frame: 7,
-            prob_to_sample_from_gt: 0.1,
-            max_objects: Some(3),
-            freeze_backbone: false,
+            prob_to_use_pt_input: prompts.clicks,
+            prob_to_use_box_input: prompts.boxes,
+            num_frames_to_correct: prompts.corrected_frames as usize,
+            rand_frames_to_correct: prompts.random_corrected_frames,
+            num_init_cond_frames: prompts.cond_frames as usize,
+            rand_init_cond_frames: prompts.random_cond_frames,
+            add_all_frames_to_correct_as_cond: prompts.corrected_as_cond,
+            num_correction_pt_per_frame: prompts.corrections as usize,
+            prob_to_sample_from_gt: prompts.gt_clicks,
+            max_objects: prompts.objects.map(|n| n as usize),
+            freeze_backbone,
         }
     }
 }

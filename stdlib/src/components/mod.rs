@@ -37,6 +37,7 @@ pub fn all() -> &'static [ComponentSig] {
             transforms::TextToVisual::signature(),
             model::Sam3Image::signature(),
             model::Sam3Video::signature(),
+            model::TrackerPrompts::signature(),
             loss::Sam3Loss::signature(),
             loss::BoxLoss::signature(),
             loss::PresenceLoss::signature(),
