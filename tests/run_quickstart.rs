@@ -1,6 +1,7 @@
 //! The quickstart end to end, shortened by its epoch parameters: `sam3c run examples/quickstart.sam3x` on the
-//! demo data trains both stages (the second from the first's weights), the loss falls, the held-out segm AP
-//! is recorded, and `sam3c predict` runs on the checkpoint it wrote.
+//! demo data trains its three stages (the second from the first's weights, the temporal third's detector from the
+//! second's), the loss falls, the held-out segm AP and J&F are recorded, and `sam3c predict` runs on the
+//! checkpoint it wrote.
 
 mod run_support;
 
@@ -15,7 +16,7 @@ use std::path::Path;
 const SEGM_AP_FLOOR: f64 = 0.0;
 
 #[test]
-fn the_quickstart_trains_both_stages_and_its_checkpoint_predicts() {
+fn the_quickstart_trains_its_three_stages_and_its_checkpoint_predicts() {
     let tmp = TempDir::new("run-quickstart");
     let dir = tmp.path();
     let spec = copy_spec(
@@ -33,6 +34,8 @@ fn the_quickstart_trains_both_stages_and_its_checkpoint_predicts() {
             "pretrain_epochs=1 epochs",
             "--set",
             "finetune_epochs=1 epochs",
+            "--set",
+            "temporal_epochs=1 epochs",
             "--out",
             "out",
             "--threads",
@@ -41,10 +44,9 @@ fn the_quickstart_trains_both_stages_and_its_checkpoint_predicts() {
     );
     assert!(out.status.success(), "{}", describe(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        stdout.contains("pretrain: done") && stdout.contains("finetune: done"),
-        "{stdout}"
-    );
+    for stage in ["pretrain", "finetune", "temporal"] {
+        assert!(stdout.contains(&format!("{stage}: done")), "{stdout}");
+    }
 
     // The loss falls visibly: from the random initialization's to a tenth of it within the first stage, and the
     // second stage (from the first's weights) starts where the first ended, not from scratch.
@@ -71,6 +73,31 @@ fn the_quickstart_trains_both_stages_and_its_checkpoint_predicts() {
         eprintln!("{stage}: held-out segm AP {ap:.4}");
         assert!((SEGM_AP_FLOOR..=1.0).contains(&ap), "{stage}: segm AP {ap}");
     }
+
+    // The temporal stage: the video model's detector from finetune's weights, 6 clips of 4 frames, J&F on the
+    // 3 held-out videos.
+    let log = std::fs::read_to_string(dir.join("out/temporal/logs/train.log")).unwrap();
+    assert!(
+        log.contains(
+            "finetune/checkpoints/final.safetensors (init, an image checkpoint: onto detector.*"
+        ),
+        "{log}"
+    );
+    assert!(log.contains("6 optimizer steps"), "{log}");
+    let temporal = logged_losses(&dir.join("out/temporal/logs/train.log"));
+    assert!(
+        temporal.iter().all(|(_, loss)| loss.is_finite()),
+        "{temporal:?}"
+    );
+    let j_and_f = last_metric(
+        &dir.join("out/temporal/metrics.json"),
+        "vos_mask_all_video_J&F",
+    );
+    eprintln!("temporal: held-out J&F {j_and_f:.4}");
+    assert!((0.0..=1.0).contains(&j_and_f), "J&F {j_and_f}");
+    assert!(dir
+        .join("out/temporal/checkpoints/final.safetensors")
+        .is_file());
 
     // Predict on a held-out image with the checkpoint the run wrote.
     let checkpoint = dir.join("out/finetune/checkpoints/final.safetensors");
