@@ -78,7 +78,7 @@ pub(crate) fn check_precision(
 
 /// `accumulate` must split `batch` into equal chunks.
 pub(crate) fn check_accumulation(stage: &str, cfg: &Stage) -> Result<(), ExecError> {
-    if cfg.accumulate == 0 || cfg.batch % cfg.accumulate != 0 {
+    if cfg.accumulate == 0 || !cfg.batch.is_multiple_of(cfg.accumulate) {
         return Err(ExecError::Config {
             stage: stage.to_string(),
             message: format!(

@@ -8,16 +8,16 @@
 //!
 //! # How a stage runs
 //!
+//! A stage whose model is `sam3_video` is a video (temporal) stage: it runs through the same steps with the
+//! video model, its clips and its meters plugged in (see [`video`]); the steps below describe an image stage.
+//! The machinery both share is in `driver.rs`.
+//!
 //! 1. **Checks before anything runs.** What the runtime cannot run (fp16 on CUDA, a model from the hub, meters
 //!    of the other domain, a video pipeline that does not make frames of the model's size, ...) is refused with
 //!    a message naming the stage and the setting ([`preflight_stage`]). A stage whose `checkpoints/final` carries the stage's content hash
 //!    ([`StageJob::spec_hash`], from the execution graph) is up to date and skipped; a `final` written under
 //!    another hash is never overwritten (the run stops with exit code 2). Other results in the stage directory
 //!    are only continued with [`RunOptions::resume`].
-//! A stage whose model is `sam3_video` is a video (temporal) stage: it runs through the same steps with the
-//! video model, its clips and its meters plugged in (see [`video`]); the rest of this section describes an
-//! image stage. The shared machinery is in `driver.rs`.
-//!
 //! 2. **Model.** `sam3_image` at its size preset, randomly initialized from the stage seed; then weights, in
 //!    this order of precedence: the stage's own checkpoint when resuming; `init` (another stage's `final`
 //!    checkpoint, or a file); the model's `weights` (Meta's `sam3.pt`, a trainer checkpoint, or a sam3c
