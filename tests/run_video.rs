@@ -1,6 +1,7 @@
 //! `sam3c run` on a video (temporal) stage initialized from an image stage, on a cut-down demo set
-//! (`tests/run_specs/video_stage.sam3x`): what it writes, that its loss falls and J&F is recorded, exact resume,
-//! the detector weights it starts from, and the settings the runtime refuses before anything trains.
+//! (`tests/run_specs/video_stage.sam3x`): what it writes, that its loss falls and J&F is recorded, an evaluation of
+//! its weights, exact resume, the detector weights it starts from, and the settings the runtime refuses before
+//! anything trains. (About 20 s on 2 cores.)
 
 mod run_support;
 
@@ -96,6 +97,18 @@ fn a_video_stage_trains_from_an_image_stage_and_resumes_exactly() {
     let meter_tags =
         tensorboard_scalars(&tb, "Meters_val/clips_val/meter_0/vos_mask_all_video_J&F");
     assert_eq!(meter_tags.len(), 1, "the J&F scalar of the evaluation");
+    // An evaluation of the stage's final weights: the same J&F, and HOTA from the same tracks.
+    let evaluation = dir.join("straight/temporal_test/metrics.json");
+    let records: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&evaluation).unwrap()).unwrap();
+    let records = records.as_array().unwrap();
+    assert_eq!(records.len(), 2, "{records:?}");
+    assert_eq!(records[0]["metrics"]["vos_mask_all_video_J&F"], j_and_f);
+    let hota = records[1]["metrics"]["vos_mask_all_phrase_HOTA"]
+        .as_f64()
+        .unwrap();
+    assert!((0.0..=1.0).contains(&hota), "HOTA {hota}");
+    assert_eq!(records[0]["detections"], records[1]["detections"]);
 
     // The detector parts the tracking loss does not reach keep the image stage's weights exactly.
     let image = checkpoint_tensors(&dir.join("straight/spatial/checkpoints/final.safetensors"));
