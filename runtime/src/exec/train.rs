@@ -599,6 +599,7 @@ fn run_stage(job: &StageJob, opts: &RunOptions) -> Result<StageSummary, ExecErro
         skip = 0;
         while step_in_epoch < steps_per_epoch {
             let step_started = Instant::now();
+            // Time spent waiting for the loader: when it is a large part of the step, the loader is the bottleneck.
             let chunks: Vec<Batch> = (0..accumulate)
                 .map(|_| {
                     batches.next().unwrap_or_else(|| {
@@ -609,6 +610,7 @@ fn run_stage(job: &StageJob, opts: &RunOptions) -> Result<StageSummary, ExecErro
                 })
                 .collect::<Result<_, _>>()
                 .in_stage(stage)?;
+            let data_seconds = step_started.elapsed().as_secs_f64();
             tch::manual_seed(state::step_seed(cfg.seed, step));
             optimizer.zero_grad().in_stage(stage)?;
             let mut totals: BTreeMap<String, f64> = BTreeMap::new();
@@ -705,6 +707,7 @@ fn run_stage(job: &StageJob, opts: &RunOptions) -> Result<StageSummary, ExecErro
             );
             scalars.push(("Optim/grad_norm".to_string(), norm as f32));
             scalars.push(("Throughput/images_per_s".to_string(), images_per_s as f32));
+            scalars.push(("Throughput/data_wait_s".to_string(), data_seconds as f32));
             let refs: Vec<(&str, f32)> = scalars.iter().map(|(k, v)| (k.as_str(), *v)).collect();
             tb.add_scalars(step as i64, &refs)
                 .map_err(tb_error(stage))?;
@@ -722,7 +725,7 @@ fn run_stage(job: &StageJob, opts: &RunOptions) -> Result<StageSummary, ExecErro
             if step == 1 || step == total_steps || step % opts.log_every.max(1) == 0 {
                 log.detail(&format!(
                     "step {step}/{total_steps} epoch {epoch}: loss {core:.4}, lr {lr:.3e}, grad norm {norm:.3}, \
-                     {images_per_s:.1} images/s"
+                     {images_per_s:.1} images/s, {seconds:.3} s (data wait {data_seconds:.3} s)"
                 ));
             }
             if step_in_epoch < steps_per_epoch && stop_requested(steps_this_call) {
