@@ -602,6 +602,8 @@ pub(crate) fn train(
                 })
                 .collect::<Result<_, _>>()
                 .in_stage(stage)?;
+            // Time spent waiting for the loader: when it is a large part of the step, the loader is the bottleneck.
+            let data_seconds = step_started.elapsed().as_secs_f64();
             let step_seed = state::step_seed(cfg.seed, step);
             tch::manual_seed(step_seed);
             optimizer.zero_grad().in_stage(stage)?;
@@ -696,6 +698,7 @@ pub(crate) fn train(
             );
             scalars.push(("Optim/grad_norm".to_string(), norm as f32));
             scalars.push(("Throughput/images_per_s".to_string(), images_per_s as f32));
+            scalars.push(("Throughput/data_wait_s".to_string(), data_seconds as f32));
             let refs: Vec<(&str, f32)> = scalars.iter().map(|(k, v)| (k.as_str(), *v)).collect();
             tb.add_scalars(step as i64, &refs)
                 .map_err(tb_error(stage))?;
@@ -714,7 +717,7 @@ pub(crate) fn train(
             if step == 1 || step == total_steps || step % opts.log_every.max(1) == 0 {
                 log.detail(&format!(
                     "step {step}/{total_steps} epoch {epoch}: loss {shown_loss:.4}, lr {lr:.3e}, grad norm \
-                     {norm:.3}, {images_per_s:.1} images/s"
+                     {norm:.3}, {images_per_s:.1} images/s, {seconds:.3} s (data wait {data_seconds:.3} s)"
                 ));
             }
             if step_in_epoch < steps_per_epoch && stop_requested(steps_this_call) {

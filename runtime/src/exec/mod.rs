@@ -37,7 +37,7 @@
 //!
 //! Outputs, per stage directory: `checkpoints/*.safetensors` (see [`state`] for what a checkpoint holds),
 //! `tensorboard/` (losses per step under upstream's names `Step_Losses/Losses/train_all_loss[/<term>]`,
-//! learning rates `Optim/<group>_/lr`, `Optim/grad_norm`, `Throughput/images_per_s`, and each evaluation as
+//! learning rates `Optim/<group>_/lr`, `Optim/grad_norm`, `Throughput/images_per_s`, `Throughput/data_wait_s` (seconds the step waited for the loader), and each evaluation as
 //! `Meters_val/<dataset>/<meter>/<metric>`), `logs/train.log` (plain text) and `metrics.json` (every
 //! evaluation: step, epoch, meter, dataset, metrics).
 //!
