@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Training throughput and peak memory of sam3-tiny on the CPU: the native runtime vs Meta's trainer (sam3 0.1.4,
-# through the harness in /work/shared/bench/upstream-tiny) on the same model, data and settings, in the same run.
+# through the harness in ../shared/bench/upstream-tiny) on the same model, data and settings, in the same run.
 #
 #   bench/runtime/bench.sh [N_TRAIN_IMAGES=16] [EPOCHS=2] [THREADS=2]
 #
@@ -15,8 +15,9 @@ root="$(cd "$here/../.." && pwd)"
 n_train="${1:-16}"
 epochs="${2:-2}"
 threads="${3:-2}"
-harness="${SAM3C_UPSTREAM_HARNESS:-/work/shared/bench/upstream-tiny}"
-bpe="${SAM3C_BPE:-/work/shared/reference/bpe_simple_vocab_16e6.txt.gz}"
+# The upstream harness and the BPE vocabulary live in the shared directory beside the clone.
+harness="${SAM3C_UPSTREAM_HARNESS:-$root/../shared/bench/upstream-tiny}"
+bpe="${SAM3C_BPE:-$root/runtime/assets/bpe_simple_vocab_16e6.txt.gz}"
 
 cd "$root"
 source scripts/env.sh

@@ -248,3 +248,66 @@ fn encoded_text_gives_the_same_outputs_as_tokens() {
         assert_eq!(d, 0.0);
     });
 }
+
+/// A model trained from scratch starts from upstream's distributions: every parameter of the tiny model built
+/// by `sam3c run` (`exec::model::build`: PyTorch's module defaults, then upstream's ViT and transformer init
+/// passes) has the mean and spread of the same parameter in a freshly built upstream model. Constant tensors
+/// (norm weights, zeroed biases and box head) must be equal; tensors of 256+ values must have a standard
+/// deviation within 25% of upstream's. Upstream leaves the text encoder's `positional_embedding` and
+/// `text_projection` uninitialized (`torch.empty`), so they have nothing to compare with.
+#[test]
+fn a_fresh_tiny_model_is_initialized_like_upstream() {
+    use sam3c_stdlib::components::model::{ModelSize, Sam3Image as Sam3ImageSpec};
+    let Some(fx) = shared_fixture("sam3_image_oracle.py", "tiny_init_statistics") else {
+        return;
+    };
+    let spec = Sam3ImageSpec {
+        size: ModelSize::Tiny,
+        segmentation: true,
+        weights: None,
+        from_hub: false,
+    };
+    let built = sam3c_runtime::exec::model::build("init", &spec, Device::Cpu, 0).unwrap();
+    let ours = built.vs.variables();
+    let uninitialized_upstream = [
+        "backbone.language_backbone.encoder.positional_embedding",
+        "backbone.language_backbone.encoder.text_projection",
+    ];
+    let mut failures = Vec::new();
+    let mut compared = 0;
+    for (key, up_std) in fx.with_prefix("std") {
+        if uninitialized_upstream.contains(&key.as_str()) {
+            continue;
+        }
+        let t = ours
+            .get(&key)
+            .unwrap_or_else(|| panic!("{key} missing"))
+            .to_kind(Kind::Double);
+        let (mean, std) = (
+            t.mean(Kind::Double).double_value(&[]),
+            t.std(true).double_value(&[]),
+        );
+        let up_std = up_std.double_value(&[]);
+        let up_mean = fx.with_prefix("mean")[&key].double_value(&[]);
+        let numel = fx.with_prefix("numel")[&key].int64_value(&[]);
+        compared += 1;
+        if numel == 1 {
+            continue; // a single draw says nothing about a distribution
+        }
+        if up_std == 0.0 {
+            if std != 0.0 || mean != up_mean {
+                failures.push(format!(
+                    "{key}: upstream constant {up_mean}, ours mean {mean} std {std}"
+                ));
+            }
+        } else if numel >= 256 && !(0.75..=1.25).contains(&(std / up_std)) {
+            failures.push(format!("{key}: std {std:.4} vs upstream {up_std:.4}"));
+        }
+    }
+    assert!(compared > 200, "only {compared} parameters compared");
+    assert!(
+        failures.is_empty(),
+        "initialized unlike upstream:\n{}",
+        failures.join("\n")
+    );
+}

@@ -72,6 +72,7 @@ pub fn build(
         stage: stage.to_string(),
         source,
     })?;
+    crate::model::init_image_like_upstream(&vs, "");
     Ok(StageModel { vs, model, config })
 }
 

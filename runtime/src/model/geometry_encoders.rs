@@ -4,7 +4,7 @@
 
 use tch::{nn, Kind, Tensor};
 
-use super::common::{box_cxcywh_to_xyxy, layer_norm, linear, PositionEmbeddingSine};
+use super::common::{box_cxcywh_to_xyxy, conv2d, layer_norm, linear, PositionEmbeddingSine};
 use super::encoder::{EncoderLayerInputs, PosEncAt, TransformerEncoderLayer};
 use super::roi_align::roi_align;
 use sam3c_stdlib::arch::image::{ImageConfig, ROI_SIZE};
@@ -122,13 +122,7 @@ impl SequenceGeometryEncoder {
             points_pool_project: linear(&p / "points_pool_project", d, d),
             points_pos_enc_project: linear(&p / "points_pos_enc_project", d, d),
             boxes_direct_project: linear(&p / "boxes_direct_project", 4, d),
-            boxes_pool_project: nn::conv2d(
-                &p / "boxes_pool_project",
-                d,
-                d,
-                ROI_SIZE,
-                Default::default(),
-            ),
+            boxes_pool_project: conv2d(&p / "boxes_pool_project", d, d, ROI_SIZE, 1, 0, 1),
             boxes_pos_enc_project: linear(&p / "boxes_pos_enc_project", d + 2, d),
             final_proj: linear(&p / "final_proj", d, d),
             norm: layer_norm(&p / "norm", d),

@@ -4,7 +4,7 @@
 
 use tch::{nn, Tensor};
 
-use super::common::{layer_norm, Mlp, MultiheadAttention};
+use super::common::{conv2d, layer_norm, Mlp, MultiheadAttention};
 use sam3c_stdlib::arch::image::{ImageConfig, PIXEL_DECODER_STAGES};
 
 /// `PixelDecoder`: from the coarsest level up, nearest-upsample, add the next finer level, conv 3x3,
@@ -17,13 +17,9 @@ pub struct PixelDecoder {
 
 impl PixelDecoder {
     pub fn new(p: nn::Path, d: i64) -> Self {
-        let pad1 = nn::ConvConfig {
-            padding: 1,
-            ..Default::default()
-        };
         PixelDecoder {
             conv_layers: (0..PIXEL_DECODER_STAGES)
-                .map(|i| nn::conv2d(&p / "conv_layers" / i, d, d, 3, pad1))
+                .map(|i| conv2d(&p / "conv_layers" / i, d, d, 3, 1, 1, 1))
                 .collect(),
             norms: (0..PIXEL_DECODER_STAGES)
                 .map(|i| nn::group_norm(&p / "norms" / i, 8, d, Default::default()))
@@ -81,8 +77,8 @@ impl UniversalSegmentationHead {
                 false,
             ),
             cross_attn_norm: layer_norm(&p / "cross_attn_norm", d),
-            semantic_seg_head: nn::conv2d(&p / "semantic_seg_head", d, 1, 1, Default::default()),
-            instance_seg_head: nn::conv2d(&p / "instance_seg_head", d, d, 1, Default::default()),
+            semantic_seg_head: conv2d(&p / "semantic_seg_head", d, 1, 1, 1, 0, 1),
+            instance_seg_head: conv2d(&p / "instance_seg_head", d, d, 1, 1, 0, 1),
         }
     }
 

@@ -25,6 +25,7 @@ pub mod decoder;
 pub mod dot_prod_scoring;
 pub mod encoder;
 pub mod geometry_encoders;
+pub mod init;
 pub mod maskformer_segmentation;
 pub mod necks;
 pub mod roi_align;
@@ -35,6 +36,7 @@ pub mod vitdet;
 pub mod vl_combiner;
 
 pub use geometry_encoders::GeometricPrompt;
+pub use init::init_image_like_upstream;
 pub use sam3_image::{
     AuxOutput, FindBatch, ModelError, Predictions, Sam3Image, Sam3ImageOutput, TextPrompts,
 };

@@ -4,7 +4,7 @@
 
 use tch::{nn, Tensor};
 
-use super::common::PositionEmbeddingSine;
+use super::common::{conv2d, conv_transpose2d, PositionEmbeddingSine};
 use super::vitdet::ViT;
 use sam3c_stdlib::arch::image::{ImageConfig, NECK_SCALE_FACTORS};
 
@@ -20,32 +20,24 @@ pub struct FpnLevel {
 
 impl FpnLevel {
     pub fn new(p: nn::Path, dim: i64, d_model: i64, scale: f64) -> Self {
-        let up = nn::ConvTransposeConfig {
-            stride: 2,
-            ..Default::default()
-        };
         let (upsample, out_dim) = if scale == 4.0 {
             (
                 vec![
-                    nn::conv_transpose2d(&p / "dconv_2x2_0", dim, dim / 2, 2, up),
-                    nn::conv_transpose2d(&p / "dconv_2x2_1", dim / 2, dim / 4, 2, up),
+                    conv_transpose2d(&p / "dconv_2x2_0", dim, dim / 2, 2, 2),
+                    conv_transpose2d(&p / "dconv_2x2_1", dim / 2, dim / 4, 2, 2),
                 ],
                 dim / 4,
             )
         } else if scale == 2.0 {
             (
-                vec![nn::conv_transpose2d(&p / "dconv_2x2", dim, dim / 2, 2, up)],
+                vec![conv_transpose2d(&p / "dconv_2x2", dim, dim / 2, 2, 2)],
                 dim / 2,
             )
         } else {
             (Vec::new(), dim)
         };
-        let conv_1x1 = nn::conv2d(&p / "conv_1x1", out_dim, d_model, 1, Default::default());
-        let pad1 = nn::ConvConfig {
-            padding: 1,
-            ..Default::default()
-        };
-        let conv_3x3 = nn::conv2d(&p / "conv_3x3", d_model, d_model, 3, pad1);
+        let conv_1x1 = conv2d(&p / "conv_1x1", out_dim, d_model, 1, 1, 0, 1);
+        let conv_3x3 = conv2d(&p / "conv_3x3", d_model, d_model, 3, 1, 1, 1);
         FpnLevel {
             scale,
             upsample,

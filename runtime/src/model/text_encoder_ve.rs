@@ -78,9 +78,10 @@ impl TextTransformer {
             cfg.vocab_size,
             w,
             nn::EmbeddingConfig {
+                // `nn.Embedding`'s N(0, 1): upstream's text encoder does not re-initialize it.
                 ws_init: nn::Init::Randn {
                     mean: 0.0,
-                    stdev: 0.02,
+                    stdev: 1.0,
                 },
                 ..Default::default()
             },

@@ -4,7 +4,7 @@
 
 use tch::{nn, Tensor};
 
-use super::common::{drop_path, layer_norm, linear, AxialRope};
+use super::common::{drop_path, fan_in_uniform, layer_norm, linear, AxialRope};
 use sam3c_stdlib::arch::image::ImageConfig;
 
 /// `PatchEmbed`: a `patch`×`patch` convolution with stride `patch` and no bias, output (B, H, W, C).
@@ -15,9 +15,11 @@ pub struct PatchEmbed {
 
 impl PatchEmbed {
     pub fn new(p: nn::Path, patch: i64, dim: i64) -> Self {
+        // PyTorch's conv init (U(±1/sqrt(fan_in))); the trunk's own init covers only its linear layers.
         let cfg = nn::ConvConfig {
             stride: patch,
             bias: false,
+            ws_init: fan_in_uniform(3 * patch * patch),
             ..Default::default()
         };
         PatchEmbed {

@@ -182,6 +182,7 @@ impl VideoModel {
             .map_err(|e| TemporalError::Config(e.to_string()))?;
         let tracker = Tracker::new(vs.root() / "tracker", &config.tracker)
             .map_err(|e| TemporalError::Config(e.to_string()))?;
+        crate::model::init_image_like_upstream(&vs, "detector.");
         Ok(VideoModel {
             vs,
             detector,

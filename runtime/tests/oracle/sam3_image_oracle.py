@@ -606,6 +606,27 @@ def tiny_builder_names(out):
         out[f"index.{k}"] = torch.tensor(i)
 
 
+@case
+def tiny_init_statistics(out):
+    """Mean and standard deviation of every parameter of a freshly built (never loaded) tiny model: what
+    upstream's module defaults and its own init passes (ViT._init_weights, TransformerWrapper._reset_parameters,
+    the decoder's zeroed box head) give a model trained from scratch."""
+    cfg = dict(CFG)
+    cfg.update(resolution=224, pretrain_img_size=336, patch_size=14, vit_dim=64, vit_depth=2, vit_heads=2,
+               vit_mlp_ratio=4.625, window_size=8, global_att_blocks=[1], d_model=64, text_width=64, text_layers=1,
+               text_heads=2, text_context_length=32, vocab_size=49408, enc_layers=1, dec_layers=2, num_queries=20,
+               ffn_dim=128, scoring_mlp_dim=128, geo_layers=1, heads=4, enable_segmentation=True,
+               add_sam2_neck=False)
+    model = build_model(cfg)
+    for k, v in model.state_dict().items():
+        if v.is_complex() or not v.is_floating_point():
+            continue
+        v = v.double()
+        out[f"mean.{k}"] = v.mean()
+        out[f"std.{k}"] = v.std() if v.numel() > 1 else torch.tensor(0.0, dtype=torch.float64)
+        out[f"numel.{k}"] = torch.tensor(v.numel())
+
+
 def main():
     """CASE may be `all`: then OUT is a directory and every case writes OUT/<case>.safetensors, or
     OUT/<case>.error with the traceback when it fails (one interpreter start for the whole test binary)."""

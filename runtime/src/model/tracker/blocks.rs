@@ -1,61 +1,12 @@
 //! Building blocks of the tracker that the image model does not share: SAM's `LayerNorm2d` and `Attention`
-//! (`sam3/sam/common.py`, `sam3/sam/transformer.py`), convolutions with PyTorch's init, the 1D sine encoding of
+//! (`sam3/sam/common.py`, `sam3/sam/transformer.py`), the 1D sine encoding of
 //! object-pointer positions. Linear layers, LayerNorm, dropout, sam3's `MLP`, the 2D sine encoding and the
 //! axial RoPE come from [`crate::model::common`].
 
-use crate::model::common::{fan_in_uniform, linear};
+use crate::model::common::linear;
+pub use crate::model::common::{conv2d, conv_transpose2d};
 use tch::nn::{self, Module};
 use tch::{Kind, Tensor};
-
-/// `nn.Conv2d(input, output, kernel, stride, padding, groups)` with PyTorch's init.
-pub fn conv2d(
-    p: nn::Path,
-    input: i64,
-    output: i64,
-    kernel: i64,
-    stride: i64,
-    padding: i64,
-    groups: i64,
-) -> nn::Conv2D {
-    let fan_in = input / groups * kernel * kernel;
-    nn::conv2d(
-        p,
-        input,
-        output,
-        kernel,
-        nn::ConvConfig {
-            stride,
-            padding,
-            groups,
-            ws_init: fan_in_uniform(fan_in),
-            bs_init: fan_in_uniform(fan_in),
-            ..Default::default()
-        },
-    )
-}
-
-/// `nn.ConvTranspose2d(input, output, kernel, stride)` with PyTorch's init (fan-in from the weight's dim 1).
-pub fn conv_transpose2d(
-    p: nn::Path,
-    input: i64,
-    output: i64,
-    kernel: i64,
-    stride: i64,
-) -> nn::ConvTranspose2D {
-    let fan_in = output * kernel * kernel;
-    nn::conv_transpose2d(
-        p,
-        input,
-        output,
-        kernel,
-        nn::ConvTransposeConfig {
-            stride,
-            ws_init: fan_in_uniform(fan_in),
-            bs_init: fan_in_uniform(fan_in),
-            ..Default::default()
-        },
-    )
-}
 
 /// `nn.Embedding(count, dim)`, N(0, 1) init as PyTorch's.
 pub fn embedding(p: &nn::Path, count: i64, dim: i64) -> Tensor {
