@@ -8,11 +8,10 @@ mod run_support;
 use run_support::*;
 use std::path::Path;
 
-/// The held-out segm AP@[.5:.95] the shortened quickstart must reach. Measured: 0.0000 after 1 + 1 epochs, and
-/// still 0.0000 (AP50 0.0001) after 10 epochs of the first stage alone: the tiny model trained from scratch on
-/// 80 images has not left DETR's early collapse (near prompt-independent queries) within a CPU budget of
-/// minutes, so this floor only checks that the meter ran and produced a valid AP; a real threshold needs a
-/// longer schedule or pretrained weights.
+/// The held-out segm AP@[.5:.95] the shortened quickstart must reach. With upstream's initialization a model
+/// trained from scratch leaves AP 0 around step 200 (0.005 at 220, 0.014 at 800 steps of batch 4); this test
+/// runs 20 + 20 steps, so the floor only checks that the meter ran and produced a valid AP. A real threshold
+/// needs the quickstart to start from pretrained weights or a longer first stage (issue 5).
 const SEGM_AP_FLOOR: f64 = 0.0;
 
 #[test]
@@ -48,14 +47,15 @@ fn the_quickstart_trains_its_three_stages_and_its_checkpoint_predicts() {
         assert!(stdout.contains(&format!("{stage}: done")), "{stdout}");
     }
 
-    // The loss falls visibly: from the random initialization's to a tenth of it within the first stage, and the
-    // second stage (from the first's weights) starts where the first ended, not from scratch.
+    // The loss falls visibly: by a quarter within the first stage's one epoch (measured with upstream's
+    // initialization: 300 -> 192), and the second stage (from the first's weights) starts near where the first
+    // ended, not at a random initialization's loss.
     let pretrain = logged_losses(&dir.join("out/pretrain/logs/train.log"));
     let finetune = logged_losses(&dir.join("out/finetune/logs/train.log"));
     let (first, last) = (pretrain[0].1, pretrain.last().unwrap().1);
-    assert!(last < first / 10.0, "pretrain loss {first} -> {last}");
+    assert!(last < first * 0.75, "pretrain loss {first} -> {last}");
     assert!(
-        finetune[0].1 < first / 10.0,
+        finetune[0].1 < first * 0.8,
         "finetune starts at {}",
         finetune[0].1
     );
