@@ -589,9 +589,8 @@ def model_eval(out):
     model_case(out, False)
 
 
-@case
-def tiny_builder_names(out):
-    """State-dict names and shapes of the tiny model of the upstream bench harness: the default arguments of
+def tiny_config():
+    """The tiny model of the upstream bench harness: the default arguments of
     shared/bench/upstream-tiny/tiny_builder.py::build_tiny_sam3_image_model, restated here."""
     cfg = dict(CFG)
     cfg.update(resolution=224, pretrain_img_size=336, patch_size=14, vit_dim=64, vit_depth=2, vit_heads=2,
@@ -599,7 +598,14 @@ def tiny_builder_names(out):
                text_heads=2, text_context_length=32, vocab_size=49408, enc_layers=1, dec_layers=2, num_queries=20,
                ffn_dim=128, scoring_mlp_dim=128, geo_layers=1, heads=4, enable_segmentation=True,
                add_sam2_neck=False)
-    model = build_model(cfg)
+    return cfg
+
+
+@case
+def tiny_builder_names(out):
+    """State-dict names and shapes of the tiny model of the upstream bench harness: the default arguments of
+    shared/bench/upstream-tiny/tiny_builder.py::build_tiny_sam3_image_model, restated here."""
+    model = build_model(tiny_config())
     for i, (k, v) in enumerate(model.state_dict().items()):
         out[f"shape.{k}"] = torch.tensor(list(v.shape), dtype=torch.long)
         out[f"complex.{k}"] = torch.tensor(int(v.is_complex()))
@@ -611,13 +617,7 @@ def tiny_init_statistics(out):
     """Mean and standard deviation of every parameter of a freshly built (never loaded) tiny model: what
     upstream's module defaults and its own init passes (ViT._init_weights, TransformerWrapper._reset_parameters,
     the decoder's zeroed box head) give a model trained from scratch."""
-    cfg = dict(CFG)
-    cfg.update(resolution=224, pretrain_img_size=336, patch_size=14, vit_dim=64, vit_depth=2, vit_heads=2,
-               vit_mlp_ratio=4.625, window_size=8, global_att_blocks=[1], d_model=64, text_width=64, text_layers=1,
-               text_heads=2, text_context_length=32, vocab_size=49408, enc_layers=1, dec_layers=2, num_queries=20,
-               ffn_dim=128, scoring_mlp_dim=128, geo_layers=1, heads=4, enable_segmentation=True,
-               add_sam2_neck=False)
-    model = build_model(cfg)
+    model = build_model(tiny_config())
     for k, v in model.state_dict().items():
         if v.is_complex() or not v.is_floating_point():
             continue
