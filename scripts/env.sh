@@ -6,6 +6,8 @@
 #   LIBTORCH      an existing libtorch 2.13.0 install; when set it is used for linking instead of the venv's torch
 #
 # The environment is keyed by the hash of the pinned requirements, so a change of pins makes a new one.
+# `source scripts/env.sh --paths-only` only sets SAM3C_CACHE and SAM3C_VENV (nothing is installed or exported
+# beyond them); `[ -f "$SAM3C_VENV/.sam3c-complete" ]` then tells whether the environment is ready.
 
 _sam3c_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 _sam3c_req="$_sam3c_root/scripts/python-requirements.txt"
@@ -13,6 +15,11 @@ _sam3c_con="$_sam3c_root/scripts/python-constraints.txt"
 _sam3c_key="$(cat "$_sam3c_req" "$_sam3c_con" | sha256sum | cut -c1-12)"
 export SAM3C_CACHE="${SAM3C_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/sam3c}"
 export SAM3C_VENV="${SAM3C_VENV:-$SAM3C_CACHE/venv-$_sam3c_key}"
+
+if [ "${1:-}" = --paths-only ]; then
+    unset _sam3c_root _sam3c_req _sam3c_con _sam3c_key
+    return 0
+fi
 
 if [ ! -f "$SAM3C_VENV/.sam3c-complete" ]; then
     echo "sam3c: creating the Python environment in $SAM3C_VENV (torch 2.13.0 and the test oracles; a few minutes, once)" >&2

@@ -160,6 +160,12 @@ enum Command {
         /// Seed of the generator.
         #[arg(long, default_value_t = 0)]
         seed: u64,
+        /// Images in the train split.
+        #[arg(long, default_value_t = sam3c_runtime::demo::TRAIN_IMAGES)]
+        train_images: usize,
+        /// Images in the test split.
+        #[arg(long, default_value_t = sam3c_runtime::demo::TEST_IMAGES)]
+        test_images: usize,
     },
 }
 
@@ -191,6 +197,10 @@ fn main() -> ExitCode {
                     summary,
                 },
         } => cmd::model::inspect(&preset, video, summary),
+        #[cfg(feature = "native")]
+        Command::Model {
+            action: ModelAction::Weights { checkpoint, out },
+        } => cmd::model::weights(&checkpoint, &out),
         Command::Export {
             file,
             backend,
@@ -251,7 +261,12 @@ fn main() -> ExitCode {
         #[cfg(feature = "native")]
         Command::Predict(args) => cmd::predict::predict(args),
         #[cfg(feature = "native")]
-        Command::DemoData { dir, seed } => cmd::demo_data::demo_data(&dir, seed),
+        Command::DemoData {
+            dir,
+            seed,
+            train_images,
+            test_images,
+        } => cmd::demo_data::demo_data(&dir, seed, train_images, test_images),
         Command::Lsp => {
             let (connection, io_threads) = lsp_server::Connection::stdio();
             let result = sam3c_lsp::run(&connection, &fsdb::FsDb);
@@ -289,5 +304,14 @@ enum ModelAction {
         /// Only the number of entries and of trainable parameters.
         #[arg(long)]
         summary: bool,
+    },
+    /// Write a checkpoint's model weights without its optimizer state (to share, ship or start a stage from).
+    #[cfg(feature = "native")]
+    Weights {
+        /// A stage checkpoint (`<out>/<stage>/checkpoints/*.safetensors`) or any checkpoint sam3c reads.
+        checkpoint: PathBuf,
+        /// The safetensors file to write.
+        #[arg(short = 'o', long = "out", value_name = "FILE")]
+        out: PathBuf,
     },
 }

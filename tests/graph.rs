@@ -111,27 +111,37 @@ fn a_change_rehashes_its_node_and_everything_downstream_only() {
 #[test]
 fn stages_that_share_content_share_nodes_and_read_what_earlier_stages_write() {
     let g = graph_of(std::path::Path::new("examples/quickstart.sam3x"), &[]);
-    let count = |kind| {
+    let count = |kind, name: Option<&str>| {
         g.graph
             .node_indices()
-            .filter(|&n| g.graph[n].kind == kind)
+            .filter(|&n| g.graph[n].kind == kind && name.is_none_or(|m| g.graph[n].name == m))
             .count()
     };
     assert_eq!(
-        count(NodeKind::LoadDataset),
+        count(NodeKind::LoadDataset, None),
         4,
-        "train and test images, loaded once for both image stages, and the temporal stage's clips"
+        "train and test images, training and held-out clips, each loaded once"
     );
-    assert_eq!(count(NodeKind::TrainStage), 3);
+    assert_eq!(
+        count(NodeKind::BuildPipeline, Some("eval_images")),
+        1,
+        "the image and the video meter share one evaluation pipeline"
+    );
+    assert_eq!(count(NodeKind::TrainStage, None), 2);
+    let weights = g
+        .find(
+            NodeKind::LoadCheckpoint,
+            "examples/weights/sam3-tiny-factory.safetensors",
+        )
+        .unwrap();
     let finetune = g.find(NodeKind::TrainStage, "finetune").unwrap();
-    let pretrain_saved = g.find(NodeKind::SaveCheckpoint, "pretrain").unwrap();
     let temporal = g.find(NodeKind::TrainStage, "temporal").unwrap();
     let finetune_saved = g.find(NodeKind::SaveCheckpoint, "finetune").unwrap();
     let order = g.order();
     let pos = |n| order.iter().position(|&x| x == n).unwrap();
     assert!(
-        pos(pretrain_saved) < pos(finetune),
-        "finetune runs after pretrain's checkpoint is written"
+        pos(weights) < pos(finetune),
+        "finetune starts from the pretrained weights"
     );
     assert!(
         pos(finetune_saved) < pos(temporal),

@@ -1,27 +1,25 @@
-//! The quickstart end to end, shortened by its epoch parameters: `sam3c run examples/quickstart.sam3x` on the
-//! demo data trains its three stages (the second from the first's weights, the temporal third's detector from the
-//! second's), the loss falls, the held-out segm AP and J&F are recorded, and `sam3c predict` runs on the
-//! checkpoint it wrote.
+//! The quickstart end to end, as the README runs it: `sam3c run examples/quickstart.sam3x` on the demo data
+//! fine-tunes the shipped pretrained tiny SAM 3 (stage `finetune`) and held-out segm AP clears the README's
+//! threshold; the temporal stage's detector starts from `finetune`'s weights, its loss falls and J&F is
+//! recorded; the checkpoint's weights (`sam3c model weights`) predict on a held-out image.
 
 mod run_support;
 
 use run_support::*;
 use std::path::Path;
 
-/// The held-out segm AP@[.5:.95] the shortened quickstart must reach. With upstream's initialization a model
-/// trained from scratch leaves AP 0 around step 200 (0.005 at 220, 0.014 at 800 steps of batch 4); this test
-/// runs 20 + 20 steps, so the floor only checks that the meter ran and produced a valid AP. A real threshold
-/// needs the quickstart to start from pretrained weights or a longer first stage (issue 5).
-const SEGM_AP_FLOOR: f64 = 0.0;
+/// The held-out segm AP@[.5:.95] the quickstart must reach (the README states it). Measured: the shipped
+/// weights score 0.089 on the quickstart's 24 held-out images before fine-tuning, and the quickstart ends at
+/// 0.080 (the same with 1 and 2 threads). A model trained from scratch for the quickstart's 80 steps scores 0.
+const SEGM_AP_FLOOR: f64 = 0.05;
 
 #[test]
-fn the_quickstart_trains_its_three_stages_and_its_checkpoint_predicts() {
+fn the_quickstart_fine_tunes_the_pretrained_weights_and_its_checkpoint_predicts() {
     let tmp = TempDir::new("run-quickstart");
     let dir = tmp.path();
-    let spec = copy_spec(
-        dir,
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/quickstart.sam3x"),
-    );
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let spec = copy_spec(dir, &root.join("examples/quickstart.sam3x"));
+    let weights = root.join("examples/weights/sam3-tiny-factory.safetensors");
     let out = sam3c(
         dir,
         &[
@@ -30,11 +28,7 @@ fn the_quickstart_trains_its_three_stages_and_its_checkpoint_predicts() {
             "--set",
             "data_root=\"demo\"",
             "--set",
-            "pretrain_epochs=1 epochs",
-            "--set",
-            "finetune_epochs=1 epochs",
-            "--set",
-            "temporal_epochs=1 epochs",
+            &format!("weights=\"{}\"", weights.display()),
             "--out",
             "out",
             "--threads",
@@ -43,36 +37,30 @@ fn the_quickstart_trains_its_three_stages_and_its_checkpoint_predicts() {
     );
     assert!(out.status.success(), "{}", describe(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    for stage in ["pretrain", "finetune", "temporal"] {
+    for stage in ["finetune", "temporal"] {
         assert!(stdout.contains(&format!("{stage}: done")), "{stdout}");
     }
 
-    // The loss falls visibly: by a quarter within the first stage's one epoch (measured with upstream's
-    // initialization: 300 -> 192), and the second stage (from the first's weights) starts near where the first
-    // ended, not at a random initialization's loss.
-    let pretrain = logged_losses(&dir.join("out/pretrain/logs/train.log"));
-    let finetune = logged_losses(&dir.join("out/finetune/logs/train.log"));
-    let (first, last) = (pretrain[0].1, pretrain.last().unwrap().1);
-    assert!(last < first * 0.75, "pretrain loss {first} -> {last}");
-    assert!(
-        finetune[0].1 < first * 0.8,
-        "finetune starts at {}",
-        finetune[0].1
-    );
+    // Stage 1 starts from the shipped weights: its first loss is a trained model's (88 measured), not a random
+    // initialization's (300).
     let log = std::fs::read_to_string(dir.join("out/finetune/logs/train.log")).unwrap();
     assert!(
-        log.contains("pretrain/checkpoints/final.safetensors (init)"),
+        log.contains("sam3-tiny-factory.safetensors (the model's weights)"),
         "{log}"
     );
+    let losses = logged_losses(&dir.join("out/finetune/logs/train.log"));
+    assert!(losses[0].1 < 150.0, "finetune starts at {losses:?}");
+    assert!(
+        losses.iter().all(|(_, loss)| loss.is_finite()),
+        "{losses:?}"
+    );
 
-    for stage in ["pretrain", "finetune"] {
-        let ap = last_metric(
-            &dir.join(format!("out/{stage}/metrics.json")),
-            "coco_eval_segm_AP",
-        );
-        eprintln!("{stage}: held-out segm AP {ap:.4}");
-        assert!((SEGM_AP_FLOOR..=1.0).contains(&ap), "{stage}: segm AP {ap}");
-    }
+    let ap = last_metric(&dir.join("out/finetune/metrics.json"), "coco_eval_segm_AP");
+    eprintln!("finetune: held-out segm AP {ap:.4}");
+    assert!(
+        (SEGM_AP_FLOOR..=1.0).contains(&ap),
+        "held-out segm AP {ap} is below the quickstart's threshold {SEGM_AP_FLOOR}"
+    );
 
     // The temporal stage: the video model's detector from finetune's weights, 6 clips of 4 frames, J&F on the
     // 3 held-out videos.
@@ -83,12 +71,11 @@ fn the_quickstart_trains_its_three_stages_and_its_checkpoint_predicts() {
         ),
         "{log}"
     );
-    assert!(log.contains("6 optimizer steps"), "{log}");
+    assert!(log.contains("18 optimizer steps"), "{log}");
+    // Its loss falls visibly: the fresh tracker's 84 to about 3 in 18 steps (measured).
     let temporal = logged_losses(&dir.join("out/temporal/logs/train.log"));
-    assert!(
-        temporal.iter().all(|(_, loss)| loss.is_finite()),
-        "{temporal:?}"
-    );
+    let (first, last) = (temporal[0].1, temporal.last().unwrap().1);
+    assert!(last < first / 10.0, "temporal loss {first} -> {last}");
     let j_and_f = last_metric(
         &dir.join("out/temporal/metrics.json"),
         "vos_mask_all_video_J&F",
@@ -99,8 +86,19 @@ fn the_quickstart_trains_its_three_stages_and_its_checkpoint_predicts() {
         .join("out/temporal/checkpoints/final.safetensors")
         .is_file());
 
-    // Predict on a held-out image with the checkpoint the run wrote.
-    let checkpoint = dir.join("out/finetune/checkpoints/final.safetensors");
+    // Predict on a held-out image with the weights of the checkpoint the run wrote.
+    let exported = sam3c(
+        dir,
+        &[
+            "model",
+            "weights",
+            "out/finetune/checkpoints/final.safetensors",
+            "-o",
+            "finetuned.safetensors",
+        ],
+    );
+    assert!(exported.status.success(), "{}", describe(&exported));
+    let checkpoint = dir.join("finetuned.safetensors");
     let image = demo_data().join("test/test_0002.jpg");
     let predicted = sam3c(
         dir,

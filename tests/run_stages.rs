@@ -55,8 +55,20 @@ fn an_interrupted_and_resumed_stage_ends_with_the_same_weights_as_an_uninterrupt
     assert_eq!(epoch1["step"], "4");
 
     // Stop after 5 steps (one step into the second epoch), then continue.
-    let stopped = run(dir, "resumed", &["--stop-after-steps", "5"]);
+    let stopped = run(
+        dir,
+        "resumed",
+        &["--stop-after-steps", "5", "--set", "data_root=\"demo\""],
+    );
     assert_eq!(stopped.status.code(), Some(130), "{}", describe(&stopped));
+    // The hint repeats what configures the stage (the overrides, quoted for a shell), not the stop.
+    assert!(
+        String::from_utf8_lossy(&stopped.stderr).contains(&format!(
+            "continue with: sam3c run {SPEC} --set 'data_root=\"demo\"' --out resumed --resume\n"
+        )),
+        "{}",
+        describe(&stopped)
+    );
     let latest = dir.join("resumed/pretrain/checkpoints/latest.safetensors");
     let meta = checkpoint_metadata(&latest);
     assert_eq!(
@@ -119,6 +131,52 @@ fn a_finished_stage_is_up_to_date_and_a_changed_one_is_not_overwritten() {
         std::fs::metadata(&final_path).unwrap().modified().unwrap(),
         written
     );
+}
+
+#[test]
+fn model_weights_keeps_a_checkpoints_weights_without_its_optimizer_state() {
+    let tmp = TempDir::new("run-weights");
+    let dir = tmp.path();
+    spec_in(dir, SPEC);
+    let first = run(dir, "out", &[]);
+    assert!(first.status.success(), "{}", describe(&first));
+    let checkpoint = dir.join("out/pretrain/checkpoints/final.safetensors");
+    let out = sam3c(
+        dir,
+        &[
+            "model",
+            "weights",
+            checkpoint.to_str().unwrap(),
+            "-o",
+            "w.safetensors",
+        ],
+    );
+    assert!(out.status.success(), "{}", describe(&out));
+
+    let (model, optimizer): (Vec<_>, Vec<_>) = checkpoint_tensors(&checkpoint)
+        .into_iter()
+        .partition(|(name, _)| !name.starts_with("optimizer."));
+    assert!(!optimizer.is_empty());
+    assert_eq!(checkpoint_tensors(&dir.join("w.safetensors")), model);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!("{} model tensors", model.len()))
+            && stdout.contains(&format!("{} optimizer tensors left out", optimizer.len())),
+        "{stdout}"
+    );
+    let metadata = checkpoint_metadata(&dir.join("w.safetensors"));
+    assert_eq!(metadata["source_stage"], "pretrain");
+    assert!(!metadata.contains_key("sam3c.checkpoint"), "{metadata:?}");
+
+    // Not a checkpoint: a clear error naming the file, exit code 1, nothing written.
+    let bad = sam3c(dir, &["model", "weights", SPEC, "-o", "bad.safetensors"]);
+    assert_eq!(bad.status.code(), Some(1), "{}", describe(&bad));
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains(SPEC),
+        "{}",
+        describe(&bad)
+    );
+    assert!(!dir.join("bad.safetensors").exists());
 }
 
 #[test]

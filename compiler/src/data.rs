@@ -45,6 +45,10 @@ pub fn check_data(db: &dyn SourceDb, files: &mut Files, stages: &[StageInfo]) ->
         checked: HashSet::new(),
     };
     for s in stages {
+        let model = s.value.get("model").and_then(|m| m.component());
+        if let Some(weights) = model.and_then(|m| m.get("weights")) {
+            dc.weights(weights);
+        }
         if let Some(data) = s.value.get("data") {
             dc.dataset(data, true);
         }
@@ -165,6 +169,19 @@ impl DataChecker<'_> {
             Loaded::Ytvis(file, d) => self.check_ytvis(&c, *file, d),
         }
         self.loaded.insert(path, Some(loaded));
+    }
+
+    /// A model's weights file must exist (its content is the runtime's to read: a checkpoint is no text).
+    fn weights(&mut self, weights: &Val) {
+        let Some(path) = path_of(weights) else { return };
+        if !self.checked.insert((path.clone(), false)) || self.db.exists(&path) {
+            return;
+        }
+        self.diags.push(
+            Diagnostic::new(Code::E0600, format!("weights file `{}` does not exist", path.display()))
+                .primary(weights.file, weights.span, "not found")
+                .help("paths are relative to the directory `sam3c` runs in; Meta's `sam3.pt` is downloaded from Hugging Face (facebook/sam3) beforehand"),
+        );
     }
 
     fn load(&mut self, c: &ComponentValue, ann: &Val, path: &Path) -> Option<Loaded> {

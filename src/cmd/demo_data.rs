@@ -3,9 +3,9 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-pub fn demo_data(dir: &Path, seed: u64) -> ExitCode {
+pub fn demo_data(dir: &Path, seed: u64, train_images: usize, test_images: usize) -> ExitCode {
     let started = std::time::Instant::now();
-    match sam3c_runtime::demo::generate(dir, seed) {
+    match sam3c_runtime::demo::generate_sized(dir, seed, train_images, test_images) {
         Ok(summary) => {
             for split in &summary.image_splits {
                 println!(

@@ -52,3 +52,24 @@ pub fn inspect(preset: &str, video: bool, summary: bool) -> ExitCode {
     print!("{out}");
     ExitCode::SUCCESS
 }
+
+/// `sam3c model weights CHECKPOINT -o FILE`.
+#[cfg(feature = "native")]
+pub fn weights(checkpoint: &std::path::Path, out: &std::path::Path) -> ExitCode {
+    match sam3c_runtime::exec::state::export_weights(checkpoint, out) {
+        Ok(export) => {
+            println!(
+                "{}: {} model tensors ({:.1} MB); {} optimizer tensors left out",
+                out.display(),
+                export.tensors,
+                export.bytes as f64 / 1e6,
+                export.dropped
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -162,13 +162,7 @@ pub fn run(args: RunArgs) -> ExitCode {
                 summaries.push(summary);
                 if stop {
                     print_summary(&summaries);
-                    eprintln!(
-                        "interrupted; continue with: sam3c run {} --resume{}",
-                        args.file.display(),
-                        args.out
-                            .as_ref()
-                            .map_or(String::new(), |o| format!(" --out {}", o.display()))
-                    );
+                    eprintln!("interrupted; continue with: {}", resume_command(&args));
                     return ExitCode::from(130);
                 }
             }
@@ -446,4 +440,35 @@ fn print_summary(summaries: &[StageSummary]) {
             println!("    weights: {}", p.display());
         }
     }
+}
+
+/// The command that continues an interrupted run: the same spec, overrides, stage and output directory (a
+/// different `--set` would be a differently configured stage), shell-quoted.
+fn resume_command(args: &RunArgs) -> String {
+    let quote = |s: &str| {
+        if !s.is_empty()
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@".contains(c))
+        {
+            s.to_string()
+        } else {
+            format!("'{}'", s.replace('\'', r"'\''"))
+        }
+    };
+    let mut words = vec!["sam3c".to_string(), "run".to_string()];
+    words.push(quote(&args.file.to_string_lossy()));
+    for set in &args.set {
+        words.push("--set".to_string());
+        words.push(quote(set));
+    }
+    if let Some(stage) = &args.stage {
+        words.push("--stage".to_string());
+        words.push(quote(stage));
+    }
+    if let Some(out) = &args.out {
+        words.push("--out".to_string());
+        words.push(quote(&out.to_string_lossy()));
+    }
+    words.push("--resume".to_string());
+    words.join(" ")
 }

@@ -27,8 +27,9 @@ pub const CATEGORIES: [&str; 5] = ["gear", "nut", "bracket", "screw", "defect"];
 /// Image size of every image and frame.
 pub const WIDTH: u32 = 320;
 pub const HEIGHT: u32 = 240;
-const TRAIN_IMAGES: usize = 80;
-const TEST_IMAGES: usize = 24;
+/// Images of the train and test splits by default (the quickstart's dataset).
+pub const TRAIN_IMAGES: usize = 80;
+pub const TEST_IMAGES: usize = 24;
 const TRAIN_VIDEOS: usize = 6;
 const VAL_VIDEOS: usize = 3;
 const FRAMES_PER_VIDEO: usize = 8;
@@ -512,14 +513,25 @@ fn generate_videos(
 
 /// Write the demo dataset below `dir` (created if needed); the same seed gives the same bytes.
 pub fn generate(dir: &Path, seed: u64) -> anyhow::Result<DemoSummary> {
+    generate_sized(dir, seed, TRAIN_IMAGES, TEST_IMAGES)
+}
+
+/// [`generate`] with other numbers of train and test images (a larger set to pretrain on, say); the videos
+/// are the same as [`generate`]'s.
+pub fn generate_sized(
+    dir: &Path,
+    seed: u64,
+    train_images: usize,
+    test_images: usize,
+) -> anyhow::Result<DemoSummary> {
     std::fs::create_dir_all(dir)
         .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
     Ok(DemoSummary {
         root: dir.to_path_buf(),
         categories: CATEGORIES.iter().map(|s| s.to_string()).collect(),
         image_splits: vec![
-            generate_images(dir, "train", 0, TRAIN_IMAGES, seed).map_err(anyhow::Error::msg)?,
-            generate_images(dir, "test", 1, TEST_IMAGES, seed).map_err(anyhow::Error::msg)?,
+            generate_images(dir, "train", 0, train_images, seed).map_err(anyhow::Error::msg)?,
+            generate_images(dir, "test", 1, test_images, seed).map_err(anyhow::Error::msg)?,
         ],
         video_splits: vec![
             generate_videos(dir, "train", 2, TRAIN_VIDEOS, seed).map_err(anyhow::Error::msg)?,

@@ -236,3 +236,53 @@ pub fn step_seed(seed: u64, step: u64) -> i64 {
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     (z ^ (z >> 31)) as i64
 }
+
+/// What [`export_weights`] wrote.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WeightsExport {
+    /// Model tensors written.
+    pub tensors: usize,
+    /// Optimizer tensors left out.
+    pub dropped: usize,
+    /// Bytes of the file written.
+    pub bytes: u64,
+}
+
+/// Writes the model weights of the checkpoint `src` (a stage checkpoint, or any checkpoint [`checkpoint::load`]
+/// reads) to `dst` as safetensors, without the optimizer state: a file to share, ship, or start a stage from
+/// (`model = sam3_image { weights = ... }`), a third of a stage checkpoint's size. Where `src` is a stage
+/// checkpoint, its stage, step and loss are kept as metadata (`source_*`); it is no longer resumable.
+pub fn export_weights(
+    src: &Path,
+    dst: &Path,
+) -> Result<WeightsExport, checkpoint::CheckpointError> {
+    let state = checkpoint::load(src)?;
+    let mut tensors = Vec::new();
+    let mut dropped = 0;
+    for entry in state.entries() {
+        if entry.name.starts_with(OPTIMIZER_PREFIX) {
+            dropped += 1;
+        } else {
+            tensors.push((entry.name.clone(), entry.to_tensor()?));
+        }
+    }
+    let mut metadata = BTreeMap::new();
+    metadata.insert("sam3c.weights".to_string(), "model weights".to_string());
+    for key in ["stage", "step", "epoch", "loss", "spec_hash"] {
+        if let Some(value) = state.metadata.get(key) {
+            metadata.insert(format!("source_{key}"), value.clone());
+        }
+    }
+    checkpoint::save(dst, &tensors, &metadata)?;
+    let bytes = std::fs::metadata(dst)
+        .map_err(|source| checkpoint::CheckpointError::Io {
+            path: dst.to_path_buf(),
+            source,
+        })?
+        .len();
+    Ok(WeightsExport {
+        tensors: tensors.len(),
+        dropped,
+        bytes,
+    })
+}
