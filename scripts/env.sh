@@ -26,8 +26,10 @@ if [ ! -f "$SAM3C_VENV/.sam3c-complete" ]; then
     rm -rf "$SAM3C_VENV"
     mkdir -p "$(dirname "$SAM3C_VENV")"
     python3 -m venv "$SAM3C_VENV" || return 1 2>/dev/null || exit 1
-    # One resolver call with every pin, so that nothing upgrades torch behind tch's back.
-    if ! "$SAM3C_VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
+    # One resolver call with every pin, so that nothing upgrades torch behind tch's back. No bytecode is
+    # compiled at install time (Python compiles a module when it is first imported): on a fresh machine the
+    # install shares the CPU with the Rust build (scripts/demo.sh).
+    if ! "$SAM3C_VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-compile \
             -r "$_sam3c_req" -c "$_sam3c_con"; then
         echo "sam3c: pip failed; nothing was cached, run again to retry" >&2
         rm -rf "$SAM3C_VENV"
