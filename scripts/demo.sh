@@ -18,7 +18,8 @@ if [ ! -f "$SAM3C_VENV/.sam3c-complete" ] && [ -z "${LIBTORCH:-}" ]; then
     mkdir -p "$SAM3C_CACHE"
     log="$SAM3C_CACHE/demo-prebuild.log"
     echo "sam3c: compiling the crates that do not need libtorch meanwhile (log: $log)" >&2
-    env -u LIBTORCH_USE_PYTORCH -u VIRTUAL_ENV "${build[@]}" --keep-going >"$log" 2>&1 &
+    # Niced: pip (one process) keeps a core, the build takes what is left.
+    env -u LIBTORCH_USE_PYTORCH -u VIRTUAL_ENV nice -n 19 "${build[@]}" --keep-going >"$log" 2>&1 &
     prebuild=$!
     trap 'kill "$prebuild" 2>/dev/null || true' EXIT
 fi
