@@ -269,41 +269,12 @@ fn a_fresh_tiny_model_is_initialized_like_upstream() {
     };
     let built = sam3c_runtime::exec::model::build("init", &spec, Device::Cpu, 0).unwrap();
     let ours = built.vs.variables();
+    // Upstream leaves these uninitialized (torch.empty): any values are "like upstream".
     let uninitialized_upstream = [
         "backbone.language_backbone.encoder.positional_embedding",
         "backbone.language_backbone.encoder.text_projection",
     ];
-    let mut failures = Vec::new();
-    let mut compared = 0;
-    for (key, up_std) in fx.with_prefix("std") {
-        if uninitialized_upstream.contains(&key.as_str()) {
-            continue;
-        }
-        let t = ours
-            .get(&key)
-            .unwrap_or_else(|| panic!("{key} missing"))
-            .to_kind(Kind::Double);
-        let (mean, std) = (
-            t.mean(Kind::Double).double_value(&[]),
-            t.std(true).double_value(&[]),
-        );
-        let up_std = up_std.double_value(&[]);
-        let up_mean = fx.with_prefix("mean")[&key].double_value(&[]);
-        let numel = fx.with_prefix("numel")[&key].int64_value(&[]);
-        compared += 1;
-        if numel == 1 {
-            continue; // a single draw says nothing about a distribution
-        }
-        if up_std == 0.0 {
-            if std != 0.0 || mean != up_mean {
-                failures.push(format!(
-                    "{key}: upstream constant {up_mean}, ours mean {mean} std {std}"
-                ));
-            }
-        } else if numel >= 256 && !(0.75..=1.25).contains(&(std / up_std)) {
-            failures.push(format!("{key}: std {std:.4} vs upstream {up_std:.4}"));
-        }
-    }
+    let (compared, failures) = common::init_mismatches(&ours, &fx.tensors, &uninitialized_upstream);
     assert!(compared > 200, "only {compared} parameters compared");
     assert!(
         failures.is_empty(),

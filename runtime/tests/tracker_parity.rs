@@ -402,3 +402,33 @@ fn clip_in_training_matches_upstream_outputs_and_gradients() {
     let named: Vec<(&str, &Tensor)> = flat.iter().map(|(n, t)| (n.as_str(), *t)).collect();
     check_grads(&sd, &vs, "train", &named, CLIP_TOL);
 }
+
+#[test]
+fn a_fresh_tiny_tracker_is_initialized_like_upstream() {
+    let Some(python) = oracle_python() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("config.json");
+    std::fs::write(&cfg, serde_json::to_string(&TrackerConfig::tiny()).unwrap()).unwrap();
+    let out = dir.path().join("init.safetensors");
+    run_oracle_script(&python, "tracker_init.py", &[&cfg, &out]);
+    let stats = checkpoint::load(&out).unwrap();
+    let stats: std::collections::HashMap<String, Tensor> = stats
+        .entries()
+        .iter()
+        .map(|e| (e.name.clone(), e.to_tensor().unwrap()))
+        .collect();
+
+    tch::manual_seed(0);
+    let vs = nn::VarStore::new(Device::Cpu);
+    let _tracker = Tracker::new(vs.root(), &TrackerConfig::tiny()).unwrap();
+    sam3c_runtime::model::init_tracker_like_upstream(&vs, "");
+    let (compared, failures) = common::init_mismatches(&vs.variables(), &stats, &[]);
+    assert!(compared > 100, "only {compared} tensors compared");
+    assert!(
+        failures.is_empty(),
+        "initialized unlike upstream:\n{}",
+        failures.join("\n")
+    );
+}

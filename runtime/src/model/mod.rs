@@ -36,7 +36,7 @@ pub mod vitdet;
 pub mod vl_combiner;
 
 pub use geometry_encoders::GeometricPrompt;
-pub use init::init_image_like_upstream;
+pub use init::{init_image_like_upstream, init_tracker_like_upstream};
 pub use sam3_image::{
     AuxOutput, FindBatch, ModelError, Predictions, Sam3Image, Sam3ImageOutput, TextPrompts,
 };

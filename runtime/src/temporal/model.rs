@@ -183,6 +183,7 @@ impl VideoModel {
         let tracker = Tracker::new(vs.root() / "tracker", &config.tracker)
             .map_err(|e| TemporalError::Config(e.to_string()))?;
         crate::model::init_image_like_upstream(&vs, "detector.");
+        crate::model::init_tracker_like_upstream(&vs, "tracker.");
         Ok(VideoModel {
             vs,
             detector,

@@ -353,3 +353,50 @@ pub fn parity_config() -> sam3c_stdlib::arch::image::ImageConfig {
         drop_path_rate: 0.0,
     }
 }
+
+/// The tensors of `ours` whose distribution differs from a freshly built upstream model's, given the statistics
+/// an init oracle writes (`mean.<name>`, `std.<name>`, `numel.<name>`): an upstream constant must be the same
+/// constant here; a random tensor of 256 or more elements must have a spread within 25% of upstream's (smaller
+/// ones say little about a distribution). Names in `skip` are left out. Returns (tensors compared, failures).
+pub fn init_mismatches(
+    ours: &HashMap<String, Tensor>,
+    stats: &HashMap<String, Tensor>,
+    skip: &[&str],
+) -> (usize, Vec<String>) {
+    let mut failures = Vec::new();
+    let mut compared = 0;
+    let mut names: Vec<&str> = stats
+        .keys()
+        .filter_map(|k| k.strip_prefix("std."))
+        .filter(|k| !skip.contains(k))
+        .collect();
+    names.sort();
+    for key in names {
+        let Some(t) = ours.get(key) else {
+            failures.push(format!("{key}: not in our model"));
+            continue;
+        };
+        let t = t.to_kind(Kind::Double);
+        let (mean, std) = (
+            t.mean(Kind::Double).double_value(&[]),
+            t.std(true).double_value(&[]),
+        );
+        let up_std = stats[&format!("std.{key}")].double_value(&[]);
+        let up_mean = stats[&format!("mean.{key}")].double_value(&[]);
+        let numel = stats[&format!("numel.{key}")].int64_value(&[]);
+        compared += 1;
+        if numel == 1 {
+            continue; // a single draw says nothing about a distribution
+        }
+        if up_std == 0.0 {
+            if std != 0.0 || mean != up_mean {
+                failures.push(format!(
+                    "{key}: upstream constant {up_mean}, ours mean {mean} std {std}"
+                ));
+            }
+        } else if numel >= 256 && !(0.75..=1.25).contains(&(std / up_std)) {
+            failures.push(format!("{key}: std {std:.4} vs upstream {up_std:.4}"));
+        }
+    }
+    (compared, failures)
+}
